@@ -1,0 +1,145 @@
+"""The pipelines this repository ships, and how user settings become pipeline inputs.
+
+`--set NAME=VALUE` sets an input of the pipeline component; `--set STEP.FIELD=VALUE` sets a field of
+the TAO spec that step reads, through the pipeline input bound to the step's `overrides`. Both are
+checked here, offline, before any job is built: unknown names list the valid ones, values are typed
+against the input's declaration or TAO's spec schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import yaml_model
+from .spec_check import check_spec, spec_uses
+from .validation import literal_problem
+from .yaml_model import Component, parse_binding
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The pipeline job wraps the reusable pipeline component as this one step.
+WRAPPER_STEP = "main"
+
+
+class SettingError(ValueError):
+    """A user setting that names nothing or does not fit its type."""
+
+
+@dataclass
+class Pipeline:
+    name: str
+    job_path: Path
+    component: Component  # the reusable pipeline component
+    job: Component
+
+    @classmethod
+    def load(cls, name: str, root: Path = REPO_ROOT) -> Pipeline:
+        job_path = root / "pipelines" / name / "pipeline.yml"
+        if not job_path.is_file():
+            known = sorted(p.parent.name for p in (root / "pipelines").glob("*/pipeline.yml"))
+            raise SettingError(f"no pipeline {name!r}; known pipelines: {', '.join(known)}")
+        job = yaml_model.load(job_path)
+        component = job.jobs[WRAPPER_STEP].component
+        if component is None:
+            raise SettingError(f"{job_path}: jobs.{WRAPPER_STEP} does not use a local pipeline component")
+        return cls(name, job_path, component, job)
+
+    def spec_override_inputs(self) -> dict[str, tuple[str, Path, str]]:
+        """Step name -> (pipeline input holding its overrides, template path, spec root)."""
+        found = {}
+        for step_name, template, root in spec_uses(self.component):
+            binding = parse_binding(self.component.jobs[step_name].inputs.get("overrides"))
+            if binding is not None and binding.kind == "inputs":
+                found[step_name] = (binding.name, template, root)
+        return found
+
+
+@dataclass
+class Settings:
+    """Pipeline input values and spec overrides, as the user gave them."""
+
+    inputs: dict[str, Any] = field(default_factory=dict)
+    spec_overrides: dict[str, list[str]] = field(default_factory=dict)
+
+
+def parse_value(port: yaml_model.Port, text: str) -> Any:
+    """A command-line string as a value of the input's type, read as YAML reads it."""
+    if port.type in ("string",) or port.type not in ("integer", "number", "boolean"):
+        return text
+    value = yaml.safe_load(text)
+    if port.type == "number" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return value
+
+
+def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
+    """Check each NAME=VALUE / STEP.FIELD=VALUE; every problem is reported at once."""
+    settings = Settings()
+    problems = []
+    override_inputs = pipeline.spec_override_inputs()
+    for assignment in assignments:
+        name, sep, text = assignment.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            problems.append(f"--set {assignment!r}: expected NAME=VALUE or STEP.FIELD=VALUE")
+            continue
+        if "." in name:
+            step, _, spec_field = name.partition(".")
+            if step not in override_inputs:
+                problems.append(
+                    f"--set {name}: step {step!r} takes no spec overrides; steps that do: "
+                    + ", ".join(sorted(override_inputs))
+                )
+                continue
+            settings.spec_overrides.setdefault(step, []).append(f"{spec_field}={text}")
+            continue
+        port = pipeline.component.inputs.get(name)
+        if port is None:
+            problems.append(
+                f"--set {name}: no pipeline input {name!r}; inputs: {', '.join(pipeline.component.inputs)}"
+            )
+            continue
+        if port.type not in ("string", "integer", "number", "boolean"):
+            problems.append(f"--set {name}: a {port.type} input takes data; give it with --input {name}=PATH")
+            continue
+        value = parse_value(port, text)
+        problem = literal_problem(port, value)
+        if problem:
+            problems.append(f"--set {name}: {problem}")
+            continue
+        settings.inputs[name] = value
+    for step, overrides in settings.spec_overrides.items():
+        input_name, template, root = override_inputs[step]
+        problems += [f"--set {step}.: {message}" for message in check_spec(template, root, overrides)]
+        settings.inputs[input_name] = ";".join(overrides)
+    if problems:
+        raise SettingError("\n".join(problems))
+    return settings
+
+
+def params_override(pipeline: Pipeline, settings: Settings) -> list[dict[str, Any]]:
+    """The settings as `az ml job create --set` pairs (azure-ai-ml's params_override).
+
+    Inputs the job itself declares (the computes) are set there; the rest on the wrapped component.
+    """
+    return [
+        {f"inputs.{name}" if name in pipeline.job.inputs else f"jobs.{WRAPPER_STEP}.inputs.{name}": value}
+        for name, value in settings.inputs.items()
+    ]
+
+
+def effective_inputs(pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
+    """The pipeline component's input values after job-level values and the user's settings."""
+    values = {name: port.default for name, port in pipeline.component.inputs.items()}
+    wrapper = pipeline.job.jobs[WRAPPER_STEP]
+    for name, value in wrapper.inputs.items():
+        binding = parse_binding(value) if not isinstance(value, dict) else None
+        if binding is not None and binding.kind == "inputs":
+            job_port = pipeline.job.inputs.get(binding.name)
+            value = job_port.default if job_port is not None else value
+        values[name] = value
+    values.update(settings.inputs)
+    return values

@@ -1,0 +1,74 @@
+"""Turn a spec template into the spec TAO reads: run-time paths, user overrides, schema check.
+
+Every detectnet_v2 step goes through `write_spec`, so a template, a pipeline setting and a user
+override are all edits of one protobuf-text tree, checked against TAO 5.0's schema before TAO starts.
+"""
+
+import argparse
+import logging
+import os
+from typing import Callable, List
+
+from .. import detectnet_v2_schema, prototext, spec_edit
+from ..cli_types import override_list
+from ..common import StepError, atomic_write_text
+
+LOG = logging.getLogger("tao_aml.detectnet_v2.spec")
+
+Edit = Callable[[prototext.Message], None]
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
+    parser.add_argument("--spec_dir", required=True, help="folder of spec templates")
+    parser.add_argument("--spec_file", required=True, help="template's file name inside --spec_dir")
+    if overrides:
+        parser.add_argument(
+            "--overrides", type=override_list, default=[],
+            help="spec field overrides 'a.b=1;c.d=text', applied after the step's own edits",
+        )
+
+
+def spec_copy_path(output_dir: str, spec_file: str) -> str:
+    """Where a step keeps the spec TAO read: TAO writes its own experiment_spec.txt beside it."""
+    return os.path.join(output_dir, "specs", spec_file)
+
+
+def write_spec(
+    spec_dir: str, spec_file: str, root: str, edit: Edit, overrides: List[str], out_path: str
+) -> str:
+    """Read the template, apply the step's edits then the user's overrides, validate, write."""
+    template = os.path.join(spec_dir, spec_file)
+    if not os.path.isfile(template):
+        raise StepError("spec template {} does not exist".format(template))
+    with open(template, encoding="utf-8") as handle:
+        tree = prototext.parse(handle.read(), template)
+    edit(tree)
+    _refuse_path_overrides(root, overrides)
+    spec_edit.apply_overrides(tree, root, overrides, "--overrides")
+    text = prototext.format(tree)
+    problems = detectnet_v2_schema.validate(tree, root, out_path)
+    problems += detectnet_v2_schema.validate_with_tao(text, root, out_path)
+    if problems:
+        raise StepError(
+            "spec {} (from template {}) is not valid for TAO 5.0 {}:\n  {}".format(
+                out_path, template, root, "\n  ".join(problems)
+            )
+        )
+    atomic_write_text(out_path, text)
+    LOG.info("wrote %s spec %s from template %s", root, out_path, template)
+    return out_path
+
+
+def _refuse_path_overrides(root: str, overrides: List[str]) -> None:
+    step_owned = spec_edit.PATH_FIELDS.get(root, [])
+    for override in overrides:
+        path, _ = spec_edit.parse_override(override)
+        if _strip_indexes(path) in step_owned:
+            raise StepError(
+                "override {!r}: {} is a path the step writes at run time; "
+                "connect a different input instead".format(override, path)
+            )
+
+
+def _strip_indexes(path: str) -> str:
+    return ".".join(part.split("[", 1)[0] for part in path.split("."))

@@ -1,0 +1,91 @@
+"""detectnet_v2 train (and retrain): fine-tune a model on our TFRecords.
+
+Train starts from the NGC model; retrain starts from the pruned model with a template that has
+`model_config.load_graph: true`. Writes TAO's results into --results_dir: weights/<model_name>.hdf5,
+checkpoints, status.json, and specs/ (the spec TAO read).
+"""
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from .. import tao
+from ..cli_types import name_list, positive_int
+from ..common import StepError, run_main
+from ..model_files import find_model
+from . import EXECUTABLE
+from .experiment import set_common, set_datasets
+from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+
+ROOT = "Experiment"
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, train_required: bool = True) -> None:
+    parser.add_argument("--train_tfrecords", required=train_required, help="dataset_convert output (train)")
+    parser.add_argument("--train_kitti", required=train_required, help="KITTI converter output (train)")
+    parser.add_argument("--val_tfrecords", required=True, help="dataset_convert output (validation)")
+    parser.add_argument("--val_kitti", required=True, help="KITTI converter output (validation)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", required=True, help="the model's encryption key")
+    parser.add_argument("--image_width", type=positive_int, required=True)
+    parser.add_argument("--image_height", type=positive_int, required=True)
+    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="detectnet_v2.train", description=__doc__)
+    add_spec_arguments(parser)
+    add_dataset_arguments(parser)
+    add_model_arguments(parser)
+    parser.add_argument("--pretrained_model", required=True, help="folder holding the starting model")
+    parser.add_argument("--results_dir", required=True)
+    parser.add_argument("--model_name", required=True, help="TAO writes weights/<model_name>.hdf5")
+    parser.add_argument("--epochs", type=positive_int, required=True)
+    parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
+    parser.add_argument("--gpus", type=positive_int, default=1)
+    return parser
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    pretrained = find_model(args.pretrained_model)
+
+    def edit(tree):
+        set_datasets(tree, [args.train_tfrecords, args.train_kitti], [args.val_tfrecords, args.val_kitti])
+        set_common(tree, args.image_width, args.image_height, args.classes)
+        tree.set("model_config.pretrained_model_file", pretrained)
+        tree.set("training_config.num_epochs", args.epochs)
+        tree.set("training_config.batch_size_per_gpu", args.batch_size)
+
+    os.makedirs(args.results_dir, exist_ok=True)
+    spec = write_spec(
+        args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
+        spec_copy_path(args.results_dir, args.spec_file),
+    )
+    tao.run(
+        tao.build_command(
+            EXECUTABLE, "train",
+            [
+                ("--experiment_spec_file", spec),
+                ("--results_dir", args.results_dir),
+                ("--model_name", args.model_name),
+                ("--key", args.key),
+            ],
+            [("--gpus", args.gpus)],
+        ),
+        args.results_dir,
+    )
+    weights = os.path.join(args.results_dir, "weights", args.model_name + ".hdf5")
+    if not os.path.isfile(weights):
+        raise StepError("TAO train finished but wrote no {}".format(weights))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

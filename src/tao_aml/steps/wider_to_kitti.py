@@ -1,0 +1,587 @@
+"""WIDER FACE to KITTI: letterboxed images and `face` labels for DetectNet_v2 (FaceNet).
+
+Reads a WIDER FACE split (`WIDER_<split>/images/<event>/<name>.jpg` and
+`wider_face_split/wider_face_<split>_bbx_gt.txt`) and writes what TAO's `kitti_config` reads:
+`<out>/images/<event>__<name>.<ext>`, `<out>/labels/<event>__<name>.txt` and, last, `<out>/summary.json`.
+A folder without summary.json is not a finished conversion: on failure this run removes what it wrote.
+
+Each image is letterboxed to width x height (aspect kept, centred, black padding); with `--grayscale
+true` (the default, as the pretrained FaceNet is trained on grayscale) the gray image is replicated to
+three channels. Boxes are clipped to the source image, scaled and offset like the pixels, and written
+as KITTI lines `face 0.00 0 0.00 x1 y1 x2 y2 0.00 0.00 0.00 0.00 0.00 0.00 0.00`. Dropped faces are
+counted by reason: `invalid` (WIDER's invalid flag), `outside` (no overlap with the image) and
+`too_small` (narrower or lower than --min_box_size output pixels, which includes WIDER's zero-size boxes).
+Images left without a face keep an empty label file (negatives) unless `--keep_empty false`.
+
+Speed and quality choices (benchmarks/README.md has the numbers):
+- JPEG draft mode decodes straight to gray (or RGB) at the smallest DCT scale (1/2, 1/4, 1/8) that is
+  still at least the letterboxed size: DCT scaling averages like a box filter, so nothing is aliased.
+- Resize is BICUBIC with reducing_gap=3.0, which Pillow documents as indistinguishable from a full
+  convolution in most cases; the result differs from a plain BICUBIC resize by under one gray level.
+- PNG is written with compress_level=1: lossless like the default level 6, about 3x faster to write
+  and ~20% larger. `--image_format jpg` writes quality-95 JPEGs (smaller and faster, but lossy).
+- Images are converted in a multiprocessing pool (every core by default), in ordered chunks, so
+  the first bad image in annotation order is the one reported.
+"""
+
+import argparse
+import functools
+import json
+import logging
+import math
+import multiprocessing
+import os
+import sys
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+from PIL import Image
+
+from .cli_types import boolean, positive_int
+from .common import StepError, atomic_write_text, run_main
+
+LOG = logging.getLogger("tao_aml.steps.wider_to_kitti")
+
+FACE_FIELDS = ("x1", "y1", "w", "h", "blur", "expression", "illumination", "invalid", "occlusion", "pose")
+DROP_REASONS = ("invalid", "outside", "too_small")
+SKIP_REASONS = ("missing", "unreadable", "no_faces")
+SUMMARY_FILE = "summary.json"
+# Joins the event folder and the file name: WIDER names never contain it, so flat names stay unique.
+FLAT_SEPARATOR = "__"
+REDUCING_GAP = 3.0
+PNG_COMPRESS_LEVEL = 1
+JPEG_QUALITY = 95
+EXTENSIONS = {"png": ".png", "jpg": ".jpg"}
+# What Pillow raises for undecodable, truncated or oversized files (and unreadable paths).
+READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+SAVE_OPTIONS = {
+    "png": {"format": "PNG", "compress_level": PNG_COMPRESS_LEVEL},
+    "jpg": {"format": "JPEG", "quality": JPEG_QUALITY},
+}
+
+
+class Face(NamedTuple):
+    x1: float
+    y1: float
+    width: float
+    height: float
+    invalid: bool
+
+
+class Record(NamedTuple):
+    """One image of the annotation file."""
+
+    rel_path: str  # relative to the images folder, with `/`
+    line: int  # line of the image path in the annotation file
+    faces: Tuple[Face, ...]
+
+
+class Geometry(NamedTuple):
+    """Where the scaled source image sits on the output canvas."""
+
+    offset_x: int
+    offset_y: int
+    content_width: int
+    content_height: int
+
+
+class Settings(NamedTuple):
+    images_dir: str
+    output_dir: str
+    width: int
+    height: int
+    grayscale: bool
+    class_name: str
+    image_format: str
+    min_box_size: float
+    keep_empty: bool
+
+
+class ImageResult(NamedTuple):
+    name: str
+    written: bool
+    faces_kept: int
+    dropped: Dict[str, int]  # faces dropped, by reason (DROP_REASONS)
+    skip_reason: Optional[str]  # one of SKIP_REASONS
+    problem: str  # what was wrong with the source image, for the message or the summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Annotation file
+
+
+def _is_number_line(tokens: Sequence[str]) -> bool:
+    for token in tokens:
+        try:
+            float(token)
+        except ValueError:
+            return False
+    return True
+
+
+def _parse_face(path: str, line_no: int, text: str) -> Face:
+    tokens = text.split()
+    if len(tokens) != len(FACE_FIELDS):
+        raise StepError(
+            "{}:{}: expected {} numbers ({}), got {} field(s): {!r}".format(
+                path, line_no, len(FACE_FIELDS), " ".join(FACE_FIELDS), len(tokens), text.strip()
+            )
+        )
+    values = []
+    for index, token in enumerate(tokens):
+        field = FACE_FIELDS[index]
+        try:
+            value = float(token)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise StepError(f"{path}:{line_no}: field {field} is not a number: {token!r}")
+        values.append(value)
+    return Face(values[0], values[1], values[2], values[3], values[7] != 0)
+
+
+def parse_annotations(path: str) -> List[Record]:
+    """Read a wider_face_*_bbx_gt.txt; a malformed file fails naming the file and line."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        raise StepError(f"annotation file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise StepError(f"cannot read annotation file {path}: {err}") from None
+
+    # Numbered non-blank lines; blank lines (the file's trailing newline) carry no meaning.
+    numbered = [(index + 1, text) for index, text in enumerate(lines) if text.strip()]
+    records: List[Record] = []
+    position = 0
+    while position < len(numbered):
+        path_line, rel_path = numbered[position]
+        rel_path = rel_path.strip()
+        tokens = rel_path.split()
+        if _is_number_line(tokens):
+            previous = f" for {records[-1].rel_path} on line {records[-1].line}" if records else ""
+            raise StepError(
+                f"{path}:{path_line}: expected an image path, got numbers {rel_path!r} "
+                f"(more face lines than the count announced{previous}?)"
+            )
+        parts = rel_path.split("/")
+        if rel_path.startswith("/") or ".." in parts or "" in parts:
+            raise StepError(
+                f"{path}:{path_line}: image path {rel_path!r} must be relative to the images folder"
+            )
+        if position + 1 >= len(numbered):
+            raise StepError(
+                f"{path}:{path_line}: file ends after image path {rel_path!r}; "
+                "its face count is missing (truncated file?)"
+            )
+        count_line, count_text = numbered[position + 1]
+        try:
+            count = int(count_text.strip())
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise StepError(
+                f"{path}:{count_line}: expected the number of faces of {rel_path}, "
+                f"got {count_text.strip()!r}"
+            )
+        position += 2
+        if count == 0:
+            # WIDER follows a zero count with one line of ten zeros; tolerate its absence.
+            if position < len(numbered) and _is_number_line(numbered[position][1].split()):
+                zeros_line, zeros_text = numbered[position]
+                dummy = _parse_face(path, zeros_line, zeros_text)
+                if any((dummy.x1, dummy.y1, dummy.width, dummy.height, dummy.invalid)):
+                    raise StepError(
+                        f"{path}:{zeros_line}: {rel_path} has 0 faces (line {count_line}) but is "
+                        f"followed by a box {zeros_text.strip()!r}; expected ten zeros"
+                    )
+                position += 1
+            records.append(Record(rel_path, path_line, ()))
+            continue
+        faces = []
+        for index in range(count):
+            if position >= len(numbered):
+                raise StepError(
+                    f"{path}:{numbered[-1][0]}: file ends after {index} of the {count} faces of "
+                    f"{rel_path} (count on line {count_line}); truncated file?"
+                )
+            face_line, face_text = numbered[position]
+            faces.append(_parse_face(path, face_line, face_text))
+            position += 1
+        records.append(Record(rel_path, path_line, tuple(faces)))
+    if not records:
+        raise StepError(f"annotation file {path} lists no images")
+    return records
+
+
+def flat_name(rel_path: str) -> str:
+    """`0--Parade/0_Parade_x_1.jpg` -> `0--Parade__0_Parade_x_1`: one folder, unique names."""
+    return os.path.splitext(rel_path)[0].replace("/", FLAT_SEPARATOR)
+
+
+def check_unique_names(annotations: str, records: Sequence[Record]) -> None:
+    seen: Dict[str, Record] = {}
+    for record in records:
+        name = flat_name(record.rel_path)
+        if name in seen:
+            first = seen[name]
+            raise StepError(
+                f"{annotations}: lines {first.line} ({first.rel_path}) and {record.line} ({record.rel_path}) "
+                f"would both be written as {name}"
+            )
+        seen[name] = record
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry and labels
+
+
+def letterbox_geometry(src_width: int, src_height: int, width: int, height: int) -> Geometry:
+    """Scale to fit width x height with the aspect kept, centred (padding split evenly, odd pixel last)."""
+    scale = min(width / src_width, height / src_height)
+    content_width = min(width, max(1, int(round(src_width * scale))))
+    content_height = min(height, max(1, int(round(src_height * scale))))
+    return Geometry(
+        (width - content_width) // 2,
+        (height - content_height) // 2,
+        content_width,
+        content_height,
+    )
+
+
+def map_face(
+    face: Face, src_width: int, src_height: int, geometry: Geometry, min_box_size: float
+) -> Tuple[Optional[Tuple[float, float, float, float]], Optional[str]]:
+    """The face's box on the output canvas, or None and the reason it is dropped."""
+    if face.invalid:
+        return None, "invalid"
+    x1 = max(face.x1, 0.0)
+    y1 = max(face.y1, 0.0)
+    x2 = min(face.x1 + face.width, float(src_width))
+    y2 = min(face.y1 + face.height, float(src_height))
+    if face.width > 0 and face.height > 0 and (x2 <= x1 or y2 <= y1):
+        return None, "outside"
+    # Multiply before dividing: one rounding, so x.xx5 values land on the right side.
+    box = (
+        x1 * geometry.content_width / src_width + geometry.offset_x,
+        y1 * geometry.content_height / src_height + geometry.offset_y,
+        x2 * geometry.content_width / src_width + geometry.offset_x,
+        y2 * geometry.content_height / src_height + geometry.offset_y,
+    )
+    if box[2] - box[0] < min_box_size or box[3] - box[1] < min_box_size:
+        return None, "too_small"
+    return box, None
+
+
+def kitti_line(class_name: str, box: Tuple[float, float, float, float]) -> str:
+    """KITTI: class, truncation, occlusion, alpha, x1 y1 x2 y2, 3 dimensions, 3 location, rotation_y."""
+    return "{} 0.00 0 0.00 {:.2f} {:.2f} {:.2f} {:.2f} 0.00 0.00 0.00 0.00 0.00 0.00 0.00".format(
+        class_name, *box
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One image (runs in the worker processes)
+
+
+def output_paths(settings: Settings, name: str) -> Tuple[str, str]:
+    return (
+        os.path.join(settings.output_dir, "images", name + EXTENSIONS[settings.image_format]),
+        os.path.join(settings.output_dir, "labels", name + ".txt"),
+    )
+
+
+def convert_image(settings: Settings, record: Record) -> ImageResult:
+    name = flat_name(record.rel_path)
+    source = os.path.join(settings.images_dir, *record.rel_path.split("/"))
+    where = f"{source} (annotation line {record.line})"
+
+    def skipped(reason: str, problem: str) -> ImageResult:
+        return ImageResult(name, False, 0, dict.fromkeys(DROP_REASONS, 0), reason, problem)
+
+    mode = "L" if settings.grayscale else "RGB"
+    try:
+        image = Image.open(source)
+    except FileNotFoundError:
+        return skipped("missing", f"image {where} does not exist")
+    except READ_ERRORS as err:
+        return skipped("unreadable", f"cannot read image {where}: {err}")
+    with image:
+        src_width, src_height = image.size
+        geometry = letterbox_geometry(src_width, src_height, settings.width, settings.height)
+        lines = []
+        dropped = dict.fromkeys(DROP_REASONS, 0)
+        for face in record.faces:
+            box, reason = map_face(face, src_width, src_height, geometry, settings.min_box_size)
+            if box is None:
+                dropped[str(reason)] += 1
+            else:
+                lines.append(kitti_line(settings.class_name, box))
+        if not lines and not settings.keep_empty:
+            return ImageResult(name, False, 0, dropped, "no_faces", "")
+        size = (geometry.content_width, geometry.content_height)
+        try:
+            # Decode at the smallest JPEG DCT scale that still covers `size` (no-op for other formats).
+            image.draft(mode, size)
+            content = image.convert(mode).resize(size, Image.BICUBIC, reducing_gap=REDUCING_GAP)
+        except READ_ERRORS as err:
+            return skipped("unreadable", f"cannot read image {where}: {err}")
+
+    canvas = Image.new(mode, (settings.width, settings.height), 0)
+    canvas.paste(content, (geometry.offset_x, geometry.offset_y))
+    if settings.grayscale:
+        canvas = Image.merge("RGB", (canvas, canvas, canvas))
+    image_path, label_path = output_paths(settings, name)
+    canvas.save(image_path, **SAVE_OPTIONS[settings.image_format])
+    with open(label_path, "w", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    return ImageResult(name, True, len(lines), dropped, None, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole split
+
+
+def default_workers() -> int:
+    """Cores this process may use (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _results(settings: Settings, records: Sequence[Record], workers: int) -> Iterator[ImageResult]:
+    work = functools.partial(convert_image, settings)
+    if workers == 1:
+        for record in records:
+            yield work(record)
+        return
+    # Ordered, chunked: few round trips, and results come back in annotation order.
+    chunksize = max(1, min(16, len(records) // (workers * 4)))
+    with multiprocessing.Pool(workers) as pool:  # leaving the block terminates the workers
+        yield from pool.imap(work, records, chunksize)
+
+
+def _prepare_output(settings: Settings, records: Sequence[Record]) -> None:
+    """Refuse files of another conversion (TAO would train on them); retrying the same one is fine."""
+    summary = os.path.join(settings.output_dir, SUMMARY_FILE)
+    if os.path.exists(summary):
+        os.remove(summary)
+    planned = set()
+    for record in records:
+        for path in output_paths(settings, flat_name(record.rel_path)):
+            planned.add(path)
+    for folder in ("images", "labels"):
+        path = os.path.join(settings.output_dir, folder)
+        os.makedirs(path, exist_ok=True)
+        foreign = sorted(name for name in os.listdir(path) if os.path.join(path, name) not in planned)
+        if foreign:
+            raise StepError(
+                "output folder {} already holds {} file(s) this conversion would not write (e.g. {}); "
+                "give an empty output folder".format(path, len(foreign), ", ".join(foreign[:3]))
+            )
+
+
+def _remove_outputs(settings: Settings, records: Sequence[Record]) -> None:
+    for record in records:
+        for path in output_paths(settings, flat_name(record.rel_path)):
+            if os.path.exists(path):
+                os.remove(path)
+    for folder in ("images", "labels"):
+        path = os.path.join(settings.output_dir, folder)
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+
+
+def convert(settings: Settings, records: Sequence[Record], workers: int, skip_bad_images: bool) -> Dict:
+    """Convert `records`, write summary.json last and return the summary; on failure leave no output."""
+    summary: Dict = {
+        "images": len(records),
+        "images_written": 0,
+        "images_empty": 0,
+        "images_skipped": dict.fromkeys(SKIP_REASONS, 0),
+        "faces": sum(len(record.faces) for record in records),
+        "faces_kept": 0,
+        "faces_dropped": dict.fromkeys(DROP_REASONS, 0),
+        "skipped_images": [],
+        "settings": {
+            "width": settings.width,
+            "height": settings.height,
+            "grayscale": settings.grayscale,
+            "class_name": settings.class_name,
+            "image_format": settings.image_format,
+            "min_box_size": settings.min_box_size,
+            "keep_empty": settings.keep_empty,
+        },
+    }
+    progress_every = max(1, len(records) // 10)
+    _prepare_output(settings, records)
+    results = _results(settings, records, workers)
+    try:
+        for done, result in enumerate(results, 1):
+            record = records[done - 1]
+            if result.skip_reason in ("missing", "unreadable"):
+                if not skip_bad_images:
+                    raise StepError(result.problem + " (--skip_bad_images true counts such images instead)")
+                LOG.warning("skipping: %s", result.problem)
+                summary["skipped_images"].append(
+                    {"image": record.rel_path, "line": record.line, "reason": result.skip_reason}
+                )
+            if result.skip_reason:
+                summary["images_skipped"][result.skip_reason] += 1
+            if result.written:
+                summary["images_written"] += 1
+                summary["images_empty"] += int(result.faces_kept == 0)
+            summary["faces_kept"] += result.faces_kept
+            for reason, count in result.dropped.items():
+                summary["faces_dropped"][reason] += count
+            if done % progress_every == 0:
+                LOG.info("converted %d/%d images", done, len(records))
+        if summary["images_written"] == 0:
+            raise StepError(
+                "no image was written: {} of {} skipped ({}); check --images_dir {}".format(
+                    sum(summary["images_skipped"].values()), len(records),
+                    _counts(summary["images_skipped"]), settings.images_dir,
+                )
+            )
+        text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        atomic_write_text(os.path.join(settings.output_dir, SUMMARY_FILE), text)
+    except BaseException:
+        results.close()  # stops the workers before their files are removed
+        _remove_outputs(settings, records)
+        raise
+    return summary
+
+
+def _counts(counts: Dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the split in a WIDER download folder
+
+
+def find_split(wider_root: str, split: str) -> Tuple[str, str]:
+    """(images dir, annotation file) in the folder the three zips were extracted into.
+
+    The zips may have been extracted into the folder itself or into one folder below it.
+    """
+    if not os.path.isdir(wider_root):
+        raise StepError(f"--wider_root {wider_root} is not a folder")
+    bases = [wider_root] + sorted(
+        os.path.join(wider_root, name)
+        for name in os.listdir(wider_root)
+        if os.path.isdir(os.path.join(wider_root, name))
+    )
+    wanted = (
+        (os.path.join("WIDER_" + split, "images"), os.path.isdir),
+        (os.path.join("wider_face_split", f"wider_face_{split}_bbx_gt.txt"), os.path.isfile),
+    )
+    found = []
+    for relative, exists in wanted:
+        matches = [os.path.join(base, relative) for base in bases if exists(os.path.join(base, relative))]
+        if not matches:
+            raise StepError(
+                "{} not found: looked for {} and {}; {} holds: {}".format(
+                    relative,
+                    os.path.join(wider_root, relative),
+                    os.path.join(wider_root, "*", relative),
+                    wider_root,
+                    ", ".join(sorted(os.listdir(wider_root))) or "nothing",
+                )
+            )
+        found.append(matches[0])
+    return found[0], found[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def class_name_type(text: str) -> str:
+    # A KITTI line is split on whitespace: a class name must be one token.
+    if not text or text.split() != [text]:
+        raise argparse.ArgumentTypeError(f"expected one word without spaces, got {text!r}")
+    return text
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wider_to_kitti", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_argument_group("source: --images_dir and --annotations, or --wider_root and --split")
+    source.add_argument("--images_dir", help="a WIDER_<split>/images folder")
+    source.add_argument("--annotations", help="its wider_face_<split>_bbx_gt.txt")
+    source.add_argument("--wider_root", help="folder the WIDER zips were extracted into")
+    source.add_argument("--split", choices=("train", "val"), help="which split of --wider_root")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--width", type=positive_int, default=736)
+    parser.add_argument("--height", type=positive_int, default=416)
+    parser.add_argument("--grayscale", type=boolean, default=True,
+                        help="gray replicated to 3 channels (default true, as FaceNet was trained)")
+    parser.add_argument("--class_name", type=class_name_type, default="face")
+    parser.add_argument("--image_format", choices=sorted(EXTENSIONS), default="png")
+    parser.add_argument("--min_box_size", type=positive_float, default=1.0,
+                        help="drop boxes narrower or lower than this, in output pixels (default 1)")
+    parser.add_argument("--keep_empty", type=boolean, default=True,
+                        help="write images without a kept face, with an empty label file, as negatives")
+    parser.add_argument("--skip_bad_images", type=boolean, nargs="?", const=True, default=False,
+                        help="count missing or unreadable images in the summary instead of failing")
+    parser.add_argument("--limit", type=positive_int,
+                        help="convert only the first N images in annotation order (smoke runs)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="processes (default: every core)")
+    return parser
+
+
+def resolve_source(args: argparse.Namespace) -> Tuple[str, str]:
+    if args.wider_root:
+        if args.images_dir or args.annotations:
+            raise StepError("give either --wider_root and --split, or --images_dir and --annotations")
+        if not args.split:
+            raise StepError("--wider_root needs --split train or --split val")
+        return find_split(args.wider_root, args.split)
+    if not (args.images_dir and args.annotations):
+        raise StepError("give --images_dir and --annotations, or --wider_root and --split")
+    if args.split:
+        raise StepError("--split goes with --wider_root (--images_dir and --annotations name the split)")
+    if not os.path.isdir(args.images_dir):
+        raise StepError(f"--images_dir {args.images_dir} is not a folder")
+    return args.images_dir, args.annotations
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    images_dir, annotations = resolve_source(args)
+    records = parse_annotations(annotations)
+    if args.limit:
+        records = records[: args.limit]
+    check_unique_names(annotations, records)
+    settings = Settings(
+        images_dir, args.output_dir, args.width, args.height, args.grayscale, args.class_name,
+        args.image_format, args.min_box_size, args.keep_empty,
+    )
+    workers = min(args.workers or default_workers(), len(records))
+    LOG.info("converting %d images from %s with %d worker(s) to %s", len(records), images_dir, workers,
+             args.output_dir)
+    summary = convert(settings, records, workers, args.skip_bad_images)
+    LOG.info(
+        "done: %d images, %d written (%d without faces), skipped: %s; faces kept %d, dropped: %s",
+        summary["images"], summary["images_written"], summary["images_empty"],
+        _counts(summary["images_skipped"]), summary["faces_kept"], _counts(summary["faces_dropped"]),
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

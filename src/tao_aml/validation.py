@@ -1,0 +1,341 @@
+"""`tao-aml validate`: azure-ai-ml's own checks, then what azure-ai-ml lets through.
+
+Every problem is collected (not just the first) as `file: key: message`, so a user fixes a broken
+copy in one pass. What azure-ai-ml misses is listed in shared/facts/azureml.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from . import yaml_model
+from .problems import Problem
+from .spec_check import spec_problems
+from .yaml_model import Component, Port, Step, parse_binding
+
+COMMAND_KEYS = {
+    "$schema", "type", "name", "version", "display_name", "description", "tags", "is_deterministic",
+    "command", "code", "environment", "distribution", "resources", "inputs", "outputs",
+}
+PIPELINE_COMPONENT_KEYS = {
+    "$schema", "type", "name", "version", "display_name", "description", "tags", "inputs", "outputs", "jobs",
+}
+PIPELINE_JOB_KEYS = {
+    "$schema", "type", "name", "display_name", "experiment_name", "description", "tags", "settings",
+    "inputs", "outputs", "jobs",
+}
+RESERVED_NAMES = {"path", "ld_library_path", "user", "logname", "home", "pwd", "shell"}
+INPUT_TYPES = {
+    "string", "integer", "number", "boolean", "uri_file", "uri_folder", "mltable",
+    "custom_model", "mlflow_model", "triton_model",
+}
+OUTPUT_TYPES = {"uri_file", "uri_folder", "mltable", "custom_model", "mlflow_model", "triton_model"}
+NAME = re.compile(r"^[a-z0-9_]+$")
+PORT_REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
+OPTIONAL_BLOCK = re.compile(r"\$\[\[(.*?)\]\]", re.S)
+# A `<registry_name>` left in a value passes azure-ai-ml's validation (shared/EXAMPLES.md).
+PLACEHOLDER = re.compile(r"<[a-z_ -]+>", re.I)
+PROSE_KEYS = {"description", "display_name", "command"}
+# Which producer types a consumer of each type accepts.
+COMPATIBLE = {
+    "number": {"number", "integer"},
+    "uri_folder": {"uri_folder", "custom_model", "mlflow_model", "triton_model", "mltable"},
+    "custom_model": {"custom_model", "uri_folder"},
+}
+
+LOG = logging.getLogger(__name__)
+
+
+class Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, file: Path, key: str, message: str) -> None:
+        self.problems.append(Problem(file, key, message))
+
+    # ---- command components -------------------------------------------------------------
+    def command_component(self, comp: Component) -> None:
+        f, raw = comp.path, comp.raw
+        for key in sorted(set(raw) - COMMAND_KEYS):
+            hint = " (not sent to Azure ML: set it on the pipeline step)" if key == "environment_variables" else ""
+            self.add(f, key, f"unknown command component key{hint}")
+        self._identity(comp)
+        self._ports(comp, command=True)
+        self._command(comp)
+        env = raw.get("environment")
+        if isinstance(env, str) and env.startswith("file:"):
+            if not (f.parent / env[len("file:"):]).is_file():
+                self.add(f, "environment", f"environment file {env[5:]} does not exist")
+        code = raw.get("code")
+        if isinstance(code, str) and not (f.parent / code).is_dir():
+            self.add(f, "code", f"code folder {code} does not exist")
+
+    def _identity(self, comp: Component) -> None:
+        name = comp.raw.get("name")
+        if not isinstance(name, str) or not NAME.match(name):
+            self.add(comp.path, "name", f"{name!r} must be lowercase letters, digits and _ only")
+        for key in ("display_name", "description", "version"):
+            if not comp.raw.get(key):
+                self.add(comp.path, key, "missing (Designer and registries show it)")
+        self._placeholders(comp.path, "", comp.raw)
+
+    def _placeholders(self, f: Path, key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._placeholders(f, f"{key}.{k}" if key else str(k), v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._placeholders(f, f"{key}[{i}]", v)
+        elif isinstance(value, str) and key.rsplit(".", 1)[-1] not in PROSE_KEYS and PLACEHOLDER.search(value):
+            self.add(f, key, f"placeholder {PLACEHOLDER.search(value).group(0)!r} left in a value")
+
+    def _ports(self, comp: Component, command: bool) -> None:
+        f = comp.path
+        for section, ports, types in (("inputs", comp.inputs, INPUT_TYPES), ("outputs", comp.outputs, OUTPUT_TYPES)):
+            for port in ports.values():
+                key = f"{section}.{port.name}"
+                if port.name.lower() in RESERVED_NAMES:
+                    self.add(f, key, "reserved name in Azure ML")
+                if port.type not in types:
+                    self.add(f, key, f"type {port.type!r} is not one of {', '.join(sorted(types))}")
+                if section == "outputs" and port.optional:
+                    self.add(f, key, "outputs cannot be optional in Azure ML")
+                if section == "inputs":
+                    self._input_port(f, key, port)
+                if command and not port.description:
+                    self.add(f, key, "missing description (Designer shows it)")
+
+    def _input_port(self, f: Path, key: str, port: Port) -> None:
+        if port.optional and port.default is not None:
+            self.add(f, key, "both optional and defaulted: choose one")
+        if port.default is not None:
+            problem = literal_problem(port, port.default)
+            if problem:
+                self.add(f, f"{key}.default", problem)
+
+    def _command(self, comp: Component) -> None:
+        f, command = comp.path, comp.command
+        if "\\\n" in command or command.rstrip().endswith("\\"):
+            self.add(f, "command", "no `\\` line continuation: use `command: >-`")
+        inside = {m for block in OPTIONAL_BLOCK.findall(command) for m in PORT_REF.findall(block)}
+        outside = set(PORT_REF.findall(OPTIONAL_BLOCK.sub("", command)))
+        for kind, name in sorted(inside | outside):
+            ports = comp.inputs if kind == "inputs" else comp.outputs
+            if name not in ports:
+                self.add(f, "command", f"${{{{{kind}.{name}}}}} is not declared in {kind}")
+        for name, port in comp.inputs.items():
+            used_in, used_out = ("inputs", name) in inside, ("inputs", name) in outside
+            if port.optional and used_out:
+                self.add(f, f"inputs.{name}", "optional input used outside $[[...]] in command")
+            if not port.optional and used_in:
+                self.add(f, f"inputs.{name}", "only optional inputs may sit inside $[[...]]")
+            if not (used_in or used_out):
+                self.add(f, f"inputs.{name}", "declared but not used in command")
+        for name in comp.outputs:
+            if ("outputs", name) not in outside:
+                self.add(f, f"outputs.{name}", "declared but not used in command")
+
+    # ---- pipelines ----------------------------------------------------------------------
+    def pipeline(self, comp: Component, is_job: bool) -> None:
+        f = comp.path
+        allowed = PIPELINE_JOB_KEYS if is_job else PIPELINE_COMPONENT_KEYS
+        for key in sorted(set(comp.raw) - allowed):
+            self.add(f, key, f"unknown pipeline {'job' if is_job else 'component'} key")
+        if not is_job:
+            self._identity(comp)
+            self._ports(comp, command=False)
+        for port in comp.inputs.values():
+            problem = data_path_problem(f, port.path) if port.path is not None else None
+            if problem:
+                self.add(f, f"inputs.{port.name}.path", problem)
+        try:
+            comp.topological_order()
+        except ValueError as err:
+            self.add(f, "jobs", str(err))
+        bound_outputs: set[str] = set()
+        for step in comp.jobs.values():
+            self._step(comp, step, bound_outputs)
+        for name in comp.outputs:
+            if name not in bound_outputs:
+                self.add(f, f"outputs.{name}", "no step writes this pipeline output")
+
+    def _step(self, parent: Component, step: Step, bound_outputs: set[str]) -> None:
+        f, where = parent.path, f"jobs.{step.name}"
+        child = step.component
+        if child is None:
+            if not step.component_ref.startswith("azureml:"):
+                self.add(f, f"{where}.component", f"component file {step.component_ref!r} not found")
+            return
+        self._compute(parent, step)
+        for name, value in step.inputs.items():
+            key = f"{where}.inputs.{name}"
+            value = value.get("path", value) if isinstance(value, dict) else value
+            target = child.inputs.get(name)
+            if target is None:
+                self.add(f, key, f"{child.name} has no input {name!r} (it has: {', '.join(child.inputs)})")
+                continue
+            try:
+                binding = parse_binding(value)
+            except ValueError as err:
+                self.add(f, key, str(err))
+                continue
+            if binding is None:
+                problem = data_path_problem(f, value) if target.type in OUTPUT_TYPES else literal_problem(
+                    target, value
+                )
+                if problem:
+                    self.add(f, key, problem)
+                continue
+            source = self._resolve(parent, binding, f, key)
+            if source is not None:
+                self._edge(f, key, source, target)
+        for name, port in child.inputs.items():
+            if name not in step.inputs and not port.optional and port.default is None:
+                self.add(f, f"{where}.inputs.{name}", f"required input of {child.name} is not set")
+        for name, value in step.outputs.items():
+            key = f"{where}.outputs.{name}"
+            if name not in child.outputs:
+                self.add(f, key, f"{child.name} has no output {name!r} (it has: {', '.join(child.outputs)})")
+                continue
+            try:
+                binding = parse_binding(value.get("path", value) if isinstance(value, dict) else value)
+            except ValueError as err:
+                self.add(f, key, str(err))
+                continue
+            if binding is not None:
+                if binding.kind != "outputs" or binding.name not in parent.outputs:
+                    self.add(f, key, f"{binding} is not an output of this pipeline")
+                else:
+                    bound_outputs.add(binding.name)
+
+    def _compute(self, parent: Component, step: Step) -> None:
+        key = f"jobs.{step.name}.compute"
+        try:
+            binding = parse_binding(step.compute)
+        except ValueError as err:
+            self.add(parent.path, key, str(err))
+            return
+        if binding is None:
+            return
+        port = parent.inputs.get(binding.name) if binding.kind == "inputs" else None
+        if port is None:
+            self.add(parent.path, key, f"{binding} is not an input of this pipeline")
+        elif port.type != "string":
+            self.add(parent.path, key, f"compute must come from a string input, {binding.name} is {port.type}")
+
+    def _resolve(self, parent: Component, binding: yaml_model.Binding, f: Path, key: str) -> Port | None:
+        if binding.kind == "inputs":
+            port = parent.inputs.get(binding.name)
+            if port is None:
+                self.add(f, key, f"{binding}: this pipeline has no input {binding.name!r}")
+            return port
+        if binding.kind == "outputs":
+            self.add(f, key, f"{binding}: a step input cannot read a pipeline output")
+            return None
+        source_step = parent.jobs.get(binding.name)
+        if source_step is None:
+            self.add(f, key, f"{binding}: no step named {binding.name!r} (steps: {', '.join(parent.jobs)})")
+            return None
+        if binding.port_kind != "outputs":
+            self.add(f, key, f"{binding}: a step input can only read another step's outputs")
+            return None
+        if source_step.component is None:
+            return None
+        port = source_step.component.outputs.get(binding.port or "")
+        if port is None:
+            self.add(f, key, f"{binding}: step {binding.name!r} has no output {binding.port!r}")
+        return port
+
+    def _edge(self, f: Path, key: str, source: Port, target: Port) -> None:
+        accepted = COMPATIBLE.get(target.type, {target.type})
+        if source.type not in accepted:
+            self.add(f, key, f"type mismatch: {source.type} {source.name!r} feeds {target.type} {target.name!r}")
+            return
+        if source.optional and not target.optional:
+            self.add(f, key, f"optional {source.name!r} feeds required {target.name!r}")
+        if source.default is not None:
+            problem = literal_problem(target, source.default)
+            if problem:
+                self.add(f, key, f"default of {source.name!r}: {problem}")
+
+
+def data_path_problem(f: Path, value: Any) -> str | None:
+    """A data input given directly: an asset or URI, or a local path that must exist."""
+    if not isinstance(value, str):
+        return f"{value!r} is not a data path"
+    if re.match(r"^(azureml|https?|wasbs|abfss|adl)://|^azureml:", value):
+        return None
+    if not (f.parent / value).exists():
+        return f"local path {value} does not exist"
+    return None
+
+
+def literal_problem(port: Port, value: Any) -> str | None:
+    """Why a literal value does not fit an input port, or None."""
+    kind = port.type
+    if kind in ("integer", "number"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{value!r} is not a {kind}"
+        if kind == "integer" and isinstance(value, float):
+            return f"{value!r} is not an integer"
+        if port.min is not None and value < port.min:
+            return f"{value} is below the minimum {port.min}"
+        if port.max is not None and value > port.max:
+            return f"{value} is above the maximum {port.max}"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return f"{value!r} is not a boolean"
+    elif kind == "string":
+        if not isinstance(value, str):
+            return f"{value!r} is not a string"
+        if port.enum and value not in port.enum:
+            return f"{value!r} is not one of {', '.join(map(str, port.enum))}"
+    elif kind in OUTPUT_TYPES:
+        return f"a {kind} input needs data or a binding, not the literal {value!r}"
+    return None
+
+
+def repository_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """Command components, pipeline components and pipeline jobs of the repository."""
+    return (
+        sorted(root.glob("components/*/*/component.yml")),
+        sorted(root.glob("pipelines/*/pipeline_component.yml")),
+        sorted(root.glob("pipelines/*/pipeline.yml")),
+    )
+
+
+def azure_problems(path: Path, is_job: bool) -> list[Problem]:
+    """What azure-ai-ml itself says of a file: load errors and `_validate()` errors."""
+    from azure.ai.ml import load_component, load_job
+
+    try:
+        entity = load_job(path) if is_job else load_component(path)
+        result = entity._validate()  # the public validate() needs a workspace
+    except Exception as err:  # azure-ai-ml raises many types; each is a finding here
+        return [Problem(path, "load", f"azure-ai-ml: {err}".splitlines()[0])]
+    return [
+        Problem(path, str(location), f"azure-ai-ml: {message}")
+        for location, message in result.error_messages.items()
+    ]
+
+
+def validate_repository(root: Path, with_azure: bool = True) -> list[Problem]:
+    """Every problem in the repository; `with_azure=False` runs only the project's own checks."""
+    commands, pipeline_components, jobs = repository_files(root)
+    checker = Checker()
+    cache: dict[Path, Component] = {}
+    for path in commands:
+        checker.problems += azure_problems(path, is_job=False) if with_azure else []
+        checker.command_component(yaml_model.load(path, cache))
+    for path in pipeline_components:
+        checker.problems += azure_problems(path, is_job=False) if with_azure else []
+        checker.pipeline(yaml_model.load(path, cache), is_job=False)
+    for path in jobs:
+        checker.problems += azure_problems(path, is_job=True) if with_azure else []
+        checker.pipeline(yaml_model.load(path, cache), is_job=True)
+    for path in pipeline_components:
+        checker.problems += spec_problems(yaml_model.load(path, cache))
+    return checker.problems

@@ -1,0 +1,19 @@
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from http_server import http_server  # noqa: E402,F401  (fixture shared by download and pipeline tests)
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of the repository's YAML and specs that a test may break; the code folder is linked."""
+    for folder in ("components", "pipelines", "environments"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    (tmp_path / "src").symlink_to(REPO / "src")
+    return tmp_path

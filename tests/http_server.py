@@ -1,0 +1,286 @@
+"""A real HTTP server on 127.0.0.1 for tests of network code, with failures on demand.
+
+    with serving(tmp_path / "www") as server:
+        (server.root / "data.zip").write_bytes(...)
+        server.fail("/data.zip", 503, times=2)       # two 503s, then normal service
+        server.drop_after("/data.zip", 1000)          # once: send 1000 body bytes, then hang up
+        server.require_bearer("/v2/", "secret")       # 401 without that bearer token
+        url = server.url("/data.zip")
+        ...
+        assert server.requests_for("/data.zip")[-1].headers.get("range") == "bytes=1000-"
+
+Files are served from `root` (GET and HEAD, single-range requests answered with 206 / 416);
+`add_json`, `add_redirect` and `add_bytes` add routes. `add_ngc_model` publishes a fake NGC model
+the way api.ngc.nvidia.com does (file listing, per-file download redirecting to signed storage).
+The `http_server` fixture gives one server on `tmp_path / "www"` (make it available with
+`from http_server import http_server  # noqa: F401` in tests/conftest.py, or call `serving`).
+"""
+
+import hashlib
+import json
+import os
+import re
+import socket
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Request:
+    """One request as the server saw it; header names are lower case."""
+
+    method: str
+    path: str  # path and query, as sent
+    headers: dict[str, str]
+
+    @property
+    def route(self) -> str:
+        return urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+
+
+@dataclass
+class _Failure:
+    status: int
+    remaining: int | None  # None: forever
+
+
+@dataclass
+class FakeServer:
+    """State shared by the handler threads; configure it from the test thread."""
+
+    root: Path
+    base_url: str = ""
+    requests: list[Request] = field(default_factory=list)
+    _failures: dict[str, _Failure] = field(default_factory=dict)
+    _drops: dict[str, list[int]] = field(default_factory=dict)
+    _bearer: list[tuple[str, str]] = field(default_factory=list)
+    _routes: dict[str, Callable[["_Handler"], None]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        """Absolute URL for a server path (quoted as needed)."""
+        return self.base_url + urllib.parse.quote(path if path.startswith("/") else "/" + path)
+
+    def fail(self, path: str, status: int, times: int | None = None) -> None:
+        """Answer `path` with `status` (`times` times, or always) before serving it normally."""
+        self._failures[path] = _Failure(status, times)
+
+    def drop_after(self, path: str, nbytes: int, times: int = 1) -> None:
+        """Send headers and `nbytes` of the body of `path`, then close the connection."""
+        self._drops[path] = [nbytes] * times
+
+    def require_bearer(self, prefix: str, token: str) -> None:
+        """Paths starting with `prefix` answer 401 unless `Authorization: Bearer <token>` is sent."""
+        self._bearer.append((prefix, token))
+
+    def add_bytes(self, path: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._routes[path] = lambda h: h.send_body(200, body, content_type)
+
+    def add_json(self, path: str, document: object) -> None:
+        self.add_bytes(path, json.dumps(document).encode("utf-8"), "application/json")
+
+    def add_redirect(self, path: str, location: str, status: int = 302) -> None:
+        def redirect(handler: "_Handler") -> None:
+            handler.send_response(status)
+            handler.send_header("Location", location)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        self._routes[path] = redirect
+
+    def requests_for(self, route: str) -> list[Request]:
+        """Recorded requests whose unquoted path (without query) is `route`."""
+        with self._lock:
+            return [r for r in self.requests if r.route == route]
+
+    # -- used by the handler ------------------------------------------------------------------
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _take_failure(self, route: str) -> int | None:
+        with self._lock:
+            failure = self._failures.get(route)
+            if failure is None or failure.remaining == 0:
+                return None
+            if failure.remaining is not None:
+                failure.remaining -= 1
+            return failure.status
+
+    def _take_drop(self, route: str) -> int | None:
+        with self._lock:
+            drops = self._drops.get(route)
+            return drops.pop(0) if drops else None
+
+    def _bearer_for(self, route: str) -> str | None:
+        for prefix, token in self._bearer:
+            if route.startswith(prefix):
+                return token
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: FakeServer  # set on the per-server subclass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output quiet
+        pass
+
+    def send_body(self, status: int, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        state = self.server_state
+        request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+        state._record(request)
+        route = request.route
+        token = state._bearer_for(route)
+        if token is not None and request.headers.get("authorization") != "Bearer " + token:
+            body = json.dumps({"requestStatus": {"statusCode": "UNAUTHORIZED"}}).encode()
+            self.send_body(401, body, "application/json")
+            return
+        status = state._take_failure(route)
+        if status is not None:
+            self.send_body(status, f"injected {status}".encode(), "text/plain")
+            return
+        if route in state._routes:
+            state._routes[route](self)
+            return
+        self._serve_file(route, request.headers.get("range"))
+
+    def _serve_file(self, route: str, range_header: str | None) -> None:
+        root = self.server_state.root.resolve()
+        target = (root / route.lstrip("/")).resolve()
+        if root not in target.parents or not target.is_file():
+            self.send_body(404, b"not found", "text/plain")
+            return
+        data = target.read_bytes()
+        start, end, status = 0, len(data), 200
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header or "")
+        if match:
+            start = int(match.group(1))
+            end = min(int(match.group(2)) + 1, len(data)) if match.group(2) else len(data)
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        body = data[start:end]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        drop = self.server_state._take_drop(route)
+        if drop is not None:
+            self.wfile.write(body[:drop])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
+
+
+@contextmanager
+def serving(root: os.PathLike[str] | str) -> Iterator[FakeServer]:
+    """Start a server for `root` on 127.0.0.1 (ephemeral port); stop it on exit."""
+    state = FakeServer(Path(root))
+    state.root.mkdir(parents=True, exist_ok=True)
+    handler = type("BoundHandler", (_Handler,), {"server_state": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="fake-http", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def http_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    """One server serving `tmp_path / "www"`; proxies are bypassed for it."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    with serving(tmp_path / "www") as server:
+        yield server
+
+
+def parse_ngc_model(model: str) -> tuple[str, str | None, str, str]:
+    """'org/team/name:version' or 'org/name:version' -> (org, team, name, version)."""
+    path, version = model.split(":", 1)
+    parts = path.split("/")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2], version
+    return parts[0], None, parts[1], version
+
+
+def ngc_files_route(model: str) -> str:
+    """The path of a model version's file listing on api.ngc.nvidia.com."""
+    org, team, name, version = parse_ngc_model(model)
+    scope = f"{org}/{team}" if team else org
+    return f"/v2/models/{scope}/{name}/versions/{version}/files"
+
+
+def add_ngc_model(
+    api: FakeServer,
+    model: str,
+    files: dict[str, bytes],
+    storage: FakeServer | None = None,
+    token: str | None = None,
+    listing: str = "V2",
+) -> dict[str, str]:
+    """Publish a fake NGC model version; return {relative path: sha256}.
+
+    `listing="V2"`: the listing holds `modelFiles` ({path, sizeInBytes}) and each file is fetched
+    from `<listing>/<path>`, which redirects (302) to a signed URL on `storage` (another origin
+    when a second server is given). `listing="V1"`: the listing holds parallel `filepath` and
+    `urls` lists of signed storage URLs. With `token`, the API paths of this model need
+    `Authorization: Bearer <token>` (storage never does: signed URLs carry their own credential).
+    """
+    storage = storage or api
+    org, team, name, version = parse_ngc_model(model)
+    files_route = ngc_files_route(model)
+    blob_prefix = f"/ngc-storage/{org}/{team or 'no-team'}/{name}/{version}/"
+    signed: dict[str, str] = {}
+    for rel, data in files.items():
+        blob = storage.root / blob_prefix.lstrip("/") / rel
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        signed[rel] = storage.url(blob_prefix + rel) + "?Signature=s3cr3t-signature&Expires=1"
+        api.add_redirect(f"{files_route}/{rel}", signed[rel])
+    if listing == "V2":
+        document: dict[str, object] = {
+            "modelFiles": [{"path": rel, "sizeInBytes": len(data)} for rel, data in files.items()],
+            "modelVersion": {"versionId": version, "storageVersion": "V2"},
+        }
+    else:
+        document = {"filepath": list(files), "urls": [signed[rel] for rel in files]}
+    document["paginationInfo"] = {"index": 0, "size": len(files), "totalPages": 1}
+    document["requestStatus"] = {"statusCode": "SUCCESS"}
+    api.add_json(files_route, document)
+    if token:
+        api.require_bearer(files_route.rsplit("/files", 1)[0], token)
+    return {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}

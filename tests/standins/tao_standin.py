@@ -1,0 +1,1307 @@
+"""Stand-ins for TAO 5.0 CLIs: `detectnet_v2`, `bpnet` (TF1 container) and `detectnet_v2` (TAO Deploy).
+
+They parse a command line the way TAO 5.0 does (flag tables below are facts read from
+NVIDIA/tao_tensorflow1_backend "TAO 5.0 Release" and NVIDIA/tao_deploy cfb4ecb "TAO 5.0 Release - Deploy"),
+add the project's rules on top (task first, no abbreviations, no shell-unsafe values), check that every
+input a flag or a spec names exists, and write the files TAO writes, so a pipeline can run end to end on
+a machine without TAO and each step finds what the previous one wrote.
+
+Exit codes follow the launchers: argparse errors 2; a failed task makes the TF1 launcher `sys.exit(-1)`
+(255) and the Deploy launcher `sys.exit(1)`. A SystemExit inside a TF1 task (TAO's spec validator calls
+`sys.exit(1)`) is caught by the task's `__main__`, logged as FAILURE "... was interrupted" and ends with
+exit 0 and "Execution status: PASS", exactly as TAO 5.0 does: callers must read status.json too.
+
+Environment: TAO_STANDIN_LOG (append one JSON line per invocation), TAO_STANDIN_FAIL_TASK (`task`,
+`family:task` or `kind:family:task`: fail like TAO after the command line and inputs were checked),
+TAO_STANDIN_KILL_AFTER_EPOCHS=N (train dies with exit 137 after completing N epochs in this run).
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src")
+
+# ---------------------------------------------------------------------------------------------
+# Flag tables: (option strings, argparse keywords, what must exist: "file" | "dir" | "path" | None)
+# ---------------------------------------------------------------------------------------------
+Flag = tuple[tuple[str, ...], dict[str, Any], str | None]
+STORE_TRUE: dict[str, Any] = {"action": "store_true"}
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+TF1_GLOBAL: list[Flag] = [
+    (("--num_processes", "-np"), {"type": int, "default": -1}, None),
+    (("--gpus",), {"type": int, "default": 1}, None),
+    (("--gpu_index",), {"type": int, "nargs": "+", "default": None}, None),
+    (("--use_amp",), STORE_TRUE, None),
+    (("--log_file",), {"type": str, "default": None}, None),
+    (("--mpirun-arg",), {"type": str, "default": None}, None),
+    (("--multi-node",), STORE_TRUE, None),
+    (("--launch_cuda_blocking",), STORE_TRUE, None),
+]
+DEPLOY_GLOBAL: list[Flag] = [
+    (("--gpu_index",), {"type": int, "default": 0}, None),
+    (("--log_file",), {"type": str, "default": None}, None),
+]
+
+# nvidia_tao_tf1/cv/common/magnet_prune.py (detectnet_v2 prune): note --results_dir has no short form.
+PRUNE_COMMON: list[Flag] = [
+    (("-m", "--model"), {"type": str, "required": True}, "file"),
+    (("-o", "--output_file"), {"type": str, "required": True}, None),
+    (("-k", "--key"), {"type": str, "default": ""}, None),
+    (("-n", "--normalizer"), {"type": str, "default": "max"}, None),
+    (("-eq", "--equalization_criterion"), {"type": str, "default": "union"}, None),
+    (("-pg", "--pruning_granularity"), {"type": int, "default": 8}, None),
+    (("-pth", "--pruning_threshold"), {"type": float, "default": 0.1}, None),
+    (("-nf", "--min_num_filters"), {"type": int, "default": 16}, None),
+    (("-el", "--excluded_layers"), {"type": str, "nargs": "*", "default": []}, None),
+    (("-v", "--verbose"), STORE_TRUE, None),
+]
+
+# nvidia_tao_tf1/cv/common/export/app.py (detectnet_v2 export; TensorRT flags hidden from --help).
+DN_EXPORT: list[Flag] = [
+    (("-m", "--model"), {"type": str, "required": True}, "file"),
+    (("-k", "--key"), {"type": str, "default": ""}, None),
+    (("-o", "--output_file"), {"type": str, "default": None}, None),
+    (("--force_ptq",), STORE_TRUE, None),
+    (("--cal_data_file",), {"type": str, "default": ""}, None),
+    (("--cal_image_dir",), {"type": str, "default": ""}, None),
+    (("--cal_json_file",), {"type": str, "default": ""}, None),
+    (("--data_type",), {"type": str, "default": "fp32", "choices": ["fp32", "fp16", "int8"]}, None),
+    (("-s", "--strict_type_constraints"), STORE_TRUE, None),
+    (("--gen_ds_config",), STORE_TRUE, None),
+    (("--cal_cache_file",), {"type": str, "default": "./cal.bin"}, None),
+    (("--batches",), {"type": int, "default": 10}, None),
+    (("--max_workspace_size",), {"type": int, "default": 2 << 30}, None),
+    (("--max_batch_size",), {"type": int, "default": 1}, None),
+    (("--batch_size",), {"type": int, "default": 16}, None),
+    (("--min_batch_size",), {"type": int, "default": 1}, None),
+    (("--opt_batch_size",), {"type": int, "default": 1}, None),
+    (("--onnx_route",), {"type": str, "default": "keras2onnx"}, None),
+    (("-e", "--experiment_spec"), {"type": str, "default": None}, "file"),
+    (("--engine_file",), {"type": str, "default": None}, None),
+    (("--static_batch_size",), {"type": int, "default": -1}, None),
+    (("--target_opset",), {"type": int, "default": 12}, None),
+    (("--results_dir",), {"type": str, "default": None}, None),
+    (("-v", "--verbose"), STORE_TRUE, None),
+]
+
+DN_TF1: dict[str, list[Flag]] = {
+    "dataset_convert": [
+        (("-d", "--dataset_export_spec"), {"required": True}, "file"),
+        (("-o", "--output_filename"), {"required": True}, None),
+        (("-f", "--validation_fold"), {"type": int, "default": None}, None),
+        (("-v", "--verbose"), STORE_TRUE, None),
+        (("-r", "--results_dir"), {"type": str, "default": None}, None),
+    ],
+    "train": [
+        (("-e", "--experiment_spec_file"), {"type": str, "default": None}, "file"),
+        (("-r", "--results_dir"), {"type": str, "default": None}, None),
+        (("-n", "--model_name"), {"type": str, "default": "model"}, None),
+        (("-v", "--verbose"), STORE_TRUE, None),
+        (("-k", "--key"), {"type": str, "default": ""}, None),
+        (("--enable_determinism",), STORE_TRUE, None),
+    ],
+    "evaluate": [
+        (("-e", "--experiment_spec"), {"type": str, "required": True}, "file"),
+        (("-m", "--model_path"), {"type": str, "required": True}, "file"),
+        (("-v", "--verbose"), STORE_TRUE, None),
+        (("-r", "--results_dir"), {"type": str, "default": None}, None),
+        (("--use_training_set",), STORE_TRUE, None),
+        (("-k", "--key"), {"default": ""}, None),
+        (("-f", "--framework"), {"choices": ["tlt", "tensorrt"], "default": "tlt"}, None),
+        (("-i", "--image_dir"), {"type": str, "default": None}, "dir"),
+        (("-l", "--label_dir"), {"type": str, "default": None}, "dir"),
+        (("-b", "--batch_size"), {"type": int, "default": 1}, None),
+    ],
+    "prune": PRUNE_COMMON + [(("--results_dir",), {"type": str, "default": None}, None)],
+    "inference": [
+        (("-e", "--experiment_spec"), {"type": str, "required": True}, "file"),
+        (("-i", "--image_dir"), {"type": str, "required": True}, "path"),
+        (("-k", "--key"), {"type": str, "default": ""}, None),
+        (("-r", "--results_dir"), {"type": str, "required": True}, None),
+        (("-b", "--batch_size"), {"type": int, "default": None}, None),
+        (("-m", "--model_path"), {"type": str, "default": None}, "file"),
+        (("-v", "--verbosity"), STORE_TRUE, None),
+    ],
+    "export": DN_EXPORT,
+    "calibration_tensorfile": [
+        (("-e", "--experiment_spec_file"), {"type": str}, "file"),
+        (("-o", "--output_path"), {"type": str}, None),
+        (("-m", "--max_batches"), {"type": int, "default": -1}, None),
+        (("-v", "--verbose"), STORE_TRUE, None),
+        (("--use_validation_set",), STORE_TRUE, None),
+    ],
+}
+
+BPNET_TF1: dict[str, list[Flag]] = {
+    "dataset_convert": [
+        (("-d", "--dataset_spec"), {"required": True}, "file"),
+        (("-o", "--output_filename"), {"required": True}, None),
+        (("-m", "--mode"), {"default": "train"}, None),
+        (("-p", "--num_partitions"), {"type": int, "default": 1}, None),
+        (("-s", "--num_shards"), {"type": int, "default": 0}, None),
+        (("--generate_masks",), STORE_TRUE, None),
+        (("--check_files",), STORE_TRUE, None),
+        (("-r", "--results_dir"), {"type": str, "default": None}, None),
+    ],
+    "train": [
+        (("-e", "--experiment_spec_file"), {"type": str, "default": None}, "file"),
+        (("-r", "--results_dir"), {"type": str, "default": None}, None),
+        (("-ll", "--log_level"), {"type": str, "choices": LOG_LEVELS, "default": "INFO"}, None),
+        (("-k", "--key"), {"type": str, "default": ""}, None),
+    ],
+    "evaluate": [
+        (("-i", "--inference_spec"), {"type": str, "default": None}, "file"),
+        (("-m", "--model_filename"), {"type": str, "default": None}, "file"),
+        (("--dataset",), {"type": str, "default": "coco", "choices": ["coco"]}, None),
+        (("-d", "--dataset_spec"), {"required": True}, "file"),
+        (("-k", "--key"), {"type": str, "default": ""}, None),
+        (("--results_dir",), {"type": str, "default": None}, None),
+        (("-ll", "--log_level"), {"type": str, "choices": LOG_LEVELS, "default": "INFO"}, None),
+    ],
+    "inference": [
+        (("-i", "--inference_spec"), {"type": str, "default": None}, "file"),
+        (("-m", "--model_filename"), {"type": str, "default": None}, "file"),
+        (("--input_type",), {"type": str, "default": "image", "choices": ["image", "dir", "json"]}, None),
+        (("--input",), {"type": str, "default": None}, "path"),
+        (("--image_root_path",), {"type": str, "default": ""}, None),
+        (("-k", "--key"), {"type": str, "default": ""}, None),
+        (("--results_dir",), {"type": str, "default": None}, None),
+        (("--dump_visualizations",), STORE_TRUE, None),
+        (("-ll", "--log_level"), {"type": str, "choices": LOG_LEVELS, "default": "INFO"}, None),
+    ],
+    "prune": PRUNE_COMMON + [(("-r", "--results_dir"), {"type": str, "default": None}, None)],
+    # nvidia_tao_tf1/cv/bpnet/scripts/export.py: its own table, -i and -d mean other things here.
+    "export": [
+        (("-m", "--model"), {"type": str, "required": True}, "file"),
+        (("-k", "--key"), {"type": str, "default": ""}, None),
+        (("-o", "--output_file"), {"type": str, "default": None}, None),
+        (("--force_ptq",), STORE_TRUE, None),
+        (("--cal_data_file",), {"type": str, "default": ""}, None),
+        (("--cal_image_dir",), {"type": str, "default": ""}, None),
+        (("--data_type",), {"type": str, "default": "fp32", "choices": ["fp32", "fp16", "int8"]}, None),
+        (("-s", "--strict_type_constraints"), STORE_TRUE, None),
+        (("--cal_cache_file",), {"type": str, "default": "./cal.bin"}, None),
+        (("--batches",), {"type": int, "default": 10}, None),
+        (("--max_workspace_size",), {"type": int, "default": 1 << 30}, None),
+        (("--max_batch_size",), {"type": int, "default": 1}, None),
+        (("--batch_size",), {"type": int, "default": 1}, None),
+        (("-e", "--experiment_spec"), {"type": str, "default": None}, "file"),
+        (("--engine_file",), {"type": str, "default": None}, None),
+        (("--static_batch_size",), {"type": int, "default": -1}, None),
+        (("-v", "--verbose"), STORE_TRUE, None),
+        (("-d", "--input_dims"), {"type": str, "default": "256,256,3"}, None),
+        (("--sdk_compatible_model",), STORE_TRUE, None),
+        (("-u", "--upsample_ratio"), {"type": int, "default": 4}, None),
+        (("-i", "--data_format"), {"choices": ["channels_last", "channels_first"], "type": str,
+                                   "default": "channels_last"}, None),
+        (("-t", "--backend"), {"choices": ["onnx", "uff", "tfonnx"], "type": str, "default": "onnx"}, None),
+        (("--opt_batch_size",), {"type": int, "default": 1}, None),
+        (("-r", "--results_dir"), {"type": str, "default": None}, None),
+    ],
+}
+
+DN_DEPLOY: dict[str, list[Flag]] = {
+    "gen_trt_engine": [
+        (("-m", "--model_path"), {"type": str, "required": True}, "file"),
+        (("-k", "--key"), {"type": str}, None),
+        (("-e", "--experiment_spec"), {"type": str, "required": True}, "file"),
+        (("--data_type",), {"type": str, "default": "fp32", "choices": ["fp32", "fp16", "int8"]}, None),
+        (("--cal_image_dir",), {"type": str, "default": ""}, "dir"),
+        (("--cal_data_file",), {"type": str, "default": ""}, None),
+        (("--cal_cache_file",), {"type": str, "default": None}, None),
+        (("--cal_json_file",), {"type": str, "default": None}, None),
+        (("--engine_file",), {"type": str, "default": None}, None),
+        (("--max_batch_size",), {"type": int, "default": 1}, None),
+        (("--min_batch_size",), {"type": int, "default": 1}, None),
+        (("--opt_batch_size",), {"type": int, "default": 1}, None),
+        (("--batch_size",), {"type": int, "default": 1}, None),
+        (("--batches",), {"type": int, "default": 10}, None),
+        (("--max_workspace_size",), {"type": int, "default": 2}, None),
+        (("-s", "--strict_type_constraints"), STORE_TRUE, None),
+        (("--force_ptq",), STORE_TRUE, None),
+        (("-v", "--verbose"), STORE_TRUE, None),
+        (("-r", "--results_dir"), {"type": str, "required": True}, None),
+    ],
+    "inference": [
+        (("-i", "--image_dir"), {"type": str, "default": None}, "dir"),
+        (("-e", "--experiment_spec"), {"type": str, "required": True}, "file"),
+        (("-m", "--model_path"), {"type": str, "required": True}, "file"),
+        (("-b", "--batch_size"), {"type": int, "default": None}, None),
+        (("-r", "--results_dir"), {"type": str, "required": True}, None),
+    ],
+    "evaluate": [
+        (("-i", "--image_dir"), {"type": str, "default": None}, "dir"),
+        (("-e", "--experiment_spec"), {"type": str, "required": True}, "file"),
+        (("-m", "--model_path"), {"type": str, "required": True}, "file"),
+        (("-l", "--label_dir"), {"type": str}, "dir"),
+        (("-b", "--batch_size"), {"type": int, "default": 1}, None),
+        (("-r", "--results_dir"), {"type": str, "required": True}, None),
+    ],
+}
+
+TASKS: dict[tuple[str, str], dict[str, list[Flag]]] = {
+    ("tf1", "detectnet_v2"): DN_TF1,
+    ("tf1", "bpnet"): BPNET_TF1,
+    ("deploy", "detectnet_v2"): DN_DEPLOY,
+}
+GLOBALS = {"tf1": TF1_GLOBAL, "deploy": DEPLOY_GLOBAL}
+FAIL_EXIT = {"tf1": 255, "deploy": 1}  # TF1 launcher: sys.exit(-1); Deploy launcher: sys.exit(1)
+KILLED_EXIT = 137
+
+# TAO's launcher runs `bash -c '<task> <args>'` with the arguments re-joined unquoted.
+UNSAFE = re.compile(r"[\s'\"$;&|<>()\[\]{}*?`\\]")
+DN_IMAGE_EXT = (".jpg", ".png", ".jpeg", ".ppm")  # detectnet_v2/utilities/constants.py
+DEPLOY_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG")  # tao_deploy constants.py
+BPNET_IMAGE_EXT = ("jpg", "jpeg", "png")  # bpnet_inferencer.py valid_image_ext
+DN_REQUIRED_MESSAGES = ["model_config", "training_config", "evaluation_config", "cost_function_config",
+                        "augmentation_config", "bbox_rasterizer_config", "postprocessing_config",
+                        "dataset_config"]
+BPNET_KPI_KEYS = ["AP_0.50:0.95_all", "AP_0.5", "AP_0.75", "AP_0.50:0.95_medium", "AP_0.50:0.95_large",
+                  "AR_0.50:0.95_all", "AR_0.5", "AR_0.75", "AR_0.50:0.95_medium", "AR_0.50:0.95_large"]
+
+
+class UsageError(Exception):
+    """A command line argparse (or the launcher) refuses: exit 2 before the task starts."""
+
+
+class TaskError(Exception):
+    """The task raised: FAILURE in status.json, a traceback on stderr, the launcher reports FAIL."""
+
+
+class Interrupted(Exception):
+    """The task hit SystemExit (TAO's spec validator): FAILURE "... was interrupted", yet exit 0."""
+
+
+class Killed(Exception):
+    """TAO_STANDIN_KILL_AFTER_EPOCHS reached: the process vanishes as if OOM-killed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# status.json, like nvidia_tao_tf1/cv/common/logging/logging.py StatusLogger
+# ---------------------------------------------------------------------------------------------
+class Status:
+    def __init__(self) -> None:
+        self.path: str | None = None
+
+    def open(self, results_dir: str | None, append: bool = True) -> None:
+        """Start logging to <results_dir>/status.json; without a results dir TAO logs nowhere."""
+        if not results_dir:
+            return
+        os.makedirs(results_dir, exist_ok=True)
+        self.path = os.path.join(os.path.realpath(results_dir), "status.json")
+        if not append:
+            open(self.path, "w").close()
+
+    def write(self, status: str = "RUNNING", message: str | None = None,
+              data: dict[str, Any] | None = None, **extra: Any) -> None:
+        if self.path is None:
+            return
+        now = datetime.datetime.now()
+        record = dict(data or {})
+        record["date"] = f"{now.month}/{now.day}/{now.year}"
+        record["time"] = f"{now.hour}:{now.minute}:{now.second}"
+        record["status"] = status
+        record["verbosity"] = "INFO"
+        if message:
+            record["message"] = message
+        record.update(extra)  # categorical, graphical, kpi
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+class Ctx:
+    """One invocation: parsed flags, where the task's output goes, the status file."""
+
+    def __init__(self, kind: str, family: str, task: str, args: argparse.Namespace, out: TextIO) -> None:
+        self.kind, self.family, self.task, self.args, self.out = kind, family, task, args, out
+        self.status = Status()
+
+    def start(self, results_dir: str | None, message: str, append: bool = True) -> None:
+        """Open status.json, log STARTED, then check the inputs flags name (TAO fails on them at run time)."""
+        self.status.open(results_dir, append)
+        self.status.write("STARTED", message)
+        for names, _, kind in TASKS[(self.kind, self.family)][self.task]:
+            value = getattr(self.args, names[-1].lstrip("-").replace("-", "_"))
+            if kind and value:
+                need(value, "/".join(names), kind)
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def maybe_fail(self) -> None:
+        """TAO_STANDIN_FAIL_TASK: fail here, after the inputs were checked, as a crash inside TAO would."""
+        wanted = os.environ.get("TAO_STANDIN_FAIL_TASK", "")
+        names = {self.task, f"{self.family}:{self.task}",
+                 f"{self.kind}:{self.family}:{self.task}"}
+        if wanted and wanted in names:
+            raise TaskError(f"Simulated failure of {self.family} {self.task} "
+                            f"(TAO_STANDIN_FAIL_TASK={wanted})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks shared by tasks
+# ---------------------------------------------------------------------------------------------
+def need(path: str, what: str, kind: str = "file") -> str:
+    ok = {"file": os.path.isfile, "dir": os.path.isdir, "path": os.path.exists}[kind](path)
+    if not ok:
+        raise TaskError(f"{what} {path!r} does not exist (expected a {kind})")
+    return path
+
+
+def spec_path(value: Any, field: str, kind: str = "path") -> str:
+    """A path written in a spec: TAO joins relative ones to a data root, the project never relies on that."""
+    if value in (None, ""):
+        raise TaskError(f"spec field {field} is not set")
+    value = str(value)
+    if not os.path.isabs(value):
+        raise TaskError(f"spec field {field} = {value!r} is a relative path; write an absolute path")
+    return need(value, f"spec field {field}", kind)
+
+
+def need_key(model: str, key: str | None, flag: str = "-k/--key") -> None:
+    """Encrypted models (.tlt, .etlt) cannot be read without the key."""
+    if model.endswith((".tlt", ".etlt")) and not key:
+        raise TaskError(f"{model} is encrypted: {flag} must be given")
+
+
+def placeholder(path: str, content: dict[str, Any]) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(dict(content, standin=True), handle, indent=1)
+
+
+def read_placeholder(path: str, expected: str) -> dict[str, Any]:
+    try:
+        with open(path) as handle:
+            content = json.load(handle)
+    except (OSError, ValueError):
+        raise TaskError(f"{path} is not a {expected} written by dataset_convert") from None
+    if not isinstance(content, dict) or content.get("kind") != expected:
+        raise TaskError(f"{path} is not a {expected} written by dataset_convert")
+    return content
+
+
+def load_proto(path: str) -> Any:
+    """Read protobuf text with the project's reader (imported here: bpnet runs without it)."""
+    if SRC not in sys.path:
+        sys.path.insert(0, SRC)
+    from tao_aml.steps import prototext
+
+    with open(path) as handle:
+        try:
+            return prototext.parse(handle.read(), path)
+        except prototext.StepError as err:
+            raise TaskError(f"cannot parse {path} as protobuf text: {err}") from None
+
+
+def pget(message: Any, dotted: str) -> Any:
+    """A field of a protobuf-text message, or None when the spec does not set it."""
+    return message.get(dotted) if message.has(dotted) else None
+
+
+def prepeated(message: Any, dotted: str) -> list[Any]:
+    return message.get_all(dotted)
+
+
+def images_in(folder: str, extensions: Sequence[str], recursive: bool = False) -> list[str]:
+    if recursive:
+        found = [p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                 if os.path.isfile(p) and os.path.splitext(p)[1] in extensions]
+    else:
+        found = [os.path.join(folder, n) for n in os.listdir(folder)
+                 if os.path.splitext(n)[1].lower() in extensions]
+    return sorted(found)
+
+
+def shard_partitions(partitions: list[list[Any]], num_shards: int) -> list[list[list[Any]]]:
+    """TAO's _shard: empty partitions are dropped, so later folds are renumbered (a real TAO quirk)."""
+    num_shards = max(num_shards, 1)
+    result = []
+    for partition in partitions:
+        if not partition:
+            continue
+        size = len(partition) // num_shards
+        result.append([partition[i * size:(i + 1) * size if i + 1 < num_shards else len(partition)]
+                       for i in range(num_shards)])
+    return result
+
+
+def record_name(prefix: str, fold: int, folds: int, shard: int, shards: int) -> str:
+    name = prefix
+    if folds != 0:
+        name = f"{name}-fold-{fold:03d}-of-{folds:03d}"
+    if shards != 0:
+        name = f"{name}-shard-{shard:05d}-of-{shards:05d}"
+    return name
+
+
+def train_epochs(ctx: Ctx, results_dir: str, num_epochs: int, interval: int, learning_rate: float,
+                 checkpoint: Callable[[int], None]) -> None:
+    """Resume from the newest model.epoch-E.ckzip, log one RUNNING line per epoch, checkpoint, maybe die."""
+    done = [int(m.group(1)) for m in (re.match(r"model\.epoch-(\d+)\.ckzip$", n)
+                                      for n in os.listdir(results_dir)) if m]
+    start = max(done) if done else 0
+    if done:
+        ctx.say("INFO: resuming from checkpoint {}".format(
+            os.path.join(results_dir, f"model.epoch-{start}.ckzip")))
+    kill_after = int(os.environ.get("TAO_STANDIN_KILL_AFTER_EPOCHS", "0") or 0)
+    for epoch in range(start, num_epochs):
+        # TaskProgressMonitorHook logs at the first step of each epoch, epochs counted from 0.
+        loss = round(1.0 / (epoch + 1), 6)
+        ctx.status.write("RUNNING", data={
+            "epoch": epoch, "max_epoch": num_epochs, "time_per_epoch": "0:00:01",
+            "eta": str(datetime.timedelta(seconds=num_epochs - epoch))},
+            graphical={"loss": loss, "learning_rate": str(learning_rate)})
+        ctx.say(f"INFO: Epoch {epoch}/{num_epochs}: loss: {loss:0.5f} learning rate: {learning_rate}")
+        finished = epoch + 1
+        if finished % interval == 0 or finished == num_epochs:
+            checkpoint(finished)
+        if kill_after and finished - start >= kill_after and finished < num_epochs:
+            raise Killed()
+
+
+# ---------------------------------------------------------------------------------------------
+# detectnet_v2 (TF1)
+# ---------------------------------------------------------------------------------------------
+def dn_check_required(spec: Any, required: Sequence[str]) -> None:
+    missing = [name for name in required if pget(spec, name) is None]
+    if missing:
+        # spec_loader.validate_spec logs and calls sys.exit(1).
+        raise Interrupted(f"Spec file validation failed. Required messages missing: {missing}")
+
+
+def dn_data_sources(spec: Any, use_training_set: bool = False) -> tuple[list[str], list[str]]:
+    """Check dataset_config the way build_data_source_lists does; return training and validation frames."""
+    ext = pget(spec, "dataset_config.image_extension")
+    if not ext:
+        raise TaskError("spec field dataset_config.image_extension is not set")
+
+    def frames(records: list[str], images: str, field: str) -> list[str]:
+        paths = []
+        for record in records:
+            for frame in read_placeholder(record, "detectnet_v2-tfrecord")["frames"]:
+                image = os.path.join(images, frame["id"]) + "." + ext
+                need(image, "image of frame {} in {} ({}.image_directory_path)".format(
+                    frame["id"], record, field))
+                paths.append(image)
+        return paths
+
+    def source(proto: Any, field: str) -> tuple[list[str], str]:
+        pattern = str(pget(proto, "tfrecords_path") or "")
+        if not os.path.isabs(pattern):
+            raise TaskError(f"spec field {field}.tfrecords_path = {pattern!r} is not an absolute pattern")
+        files = sorted(glob.glob(pattern))
+        if not files:
+            raise TaskError(f"No files match pattern {pattern} ({field}.tfrecords_path)")
+        images = spec_path(pget(proto, "image_directory_path"), field + ".image_directory_path", "dir")
+        return files, images
+
+    sources = prepeated(spec, "dataset_config.data_sources")
+    if not sources:
+        raise TaskError("spec has no dataset_config.data_sources")
+    fold = pget(spec, "dataset_config.validation_fold")
+    train, val = [], []
+    for i, proto in enumerate(sources):
+        field = f"dataset_config.data_sources[{i}]"
+        files, images = source(proto, field)
+        if fold is not None:
+            marker = f"fold-{int(fold):03d}"
+            val += frames([f for f in files if marker in f], images, field)
+            files = [f for f in files if marker not in f]
+        train += frames(files, images, field)
+    if pget(spec, "dataset_config.validation_data_source") is not None:
+        files, images = source(pget(spec, "dataset_config.validation_data_source"),
+                               "dataset_config.validation_data_source")
+        val = frames(files, images, "dataset_config.validation_data_source")
+    if not train:
+        raise TaskError(f"no training frames: every TFRecord matched the validation fold {fold}")
+    if fold is not None and not val:
+        raise TaskError(f"no TFRecord of validation fold {fold} among dataset_config.data_sources")
+    return train, (train if use_training_set else val)
+
+
+def dn_target_classes(spec: Any) -> list[str]:
+    return [str(pget(c, "name")) for c in prepeated(spec, "cost_function_config.target_classes")]
+
+
+def dn_dataset_convert(ctx: Ctx) -> None:
+    a = ctx.args
+    ctx.start(a.results_dir, "Starting Object Detection Dataset Convert.", append=False)
+    spec = load_proto(a.dataset_export_spec)
+    if pget(spec, "kitti_config") is None:
+        raise TaskError("stand-in: only kitti_config dataset export specs are emulated")
+    ctx.status.write("STARTED", "Instantiating a kitti converter")
+    field = "kitti_config.root_directory_path"
+    root = spec_path(pget(spec, field), field, "dir")
+    names = {}
+    for field in ("image_dir_name", "label_dir_name"):
+        names[field] = str(pget(spec, "kitti_config." + field) or "")
+        if not names[field]:
+            raise TaskError(f"spec field kitti_config.{field} is not set")
+        need(os.path.join(root, names[field]), "kitti_config.root_directory_path + " + field, "dir")
+    image_dir = os.path.join(root, names["image_dir_name"])
+    label_dir = os.path.join(root, names["label_dir_name"])
+    extension = str(pget(spec, "kitti_config.image_extension") or ".png")
+    mode = str(pget(spec, "kitti_config.partition_mode") or "")
+    folds = int(pget(spec, "kitti_config.num_partitions") or 0)
+    shards = int(pget(spec, "kitti_config.num_shards") or 0)
+    if mode == "random":
+        if folds != 2:
+            raise TaskError(f"Invalid number of partitions ({folds}) for random split mode.")
+        val_split = float(pget(spec, "kitti_config.val_split") or 0) / 100.0
+        if not 0 <= val_split < 1:
+            raise TaskError("Validation split must satisfy the criteria, 0 <= val_split < 100. ")
+        ids = sorted(os.path.splitext(n)[0] for n in os.listdir(image_dir) if n.endswith(extension))
+        num_val = int(val_split * len(ids))
+        partitions = [ids[:num_val], ids[num_val:]]
+    elif mode == "sequence":
+        sequence_file = pget(spec, "kitti_config.kitti_sequence_to_frames_file")
+        if not sequence_file:
+            raise TaskError("Kitti sequence to frames file is required for sequence wise paritioning.")
+        with open(need(os.path.join(root, str(sequence_file)), "kitti_sequence_to_frames_file")) as handle:
+            sequences = json.load(handle)
+        if folds > 1:
+            partitions = [[] for _ in range(folds)]
+            for i, (_, ids) in enumerate(sorted(sequences.items(), key=lambda kv: (-len(kv[1]), kv[0]))):
+                partitions[i % folds].extend(ids)
+            partitions = partitions[::-1]
+        else:
+            partitions = [[frame for ids in sequences.values() for frame in ids]]
+    else:
+        raise TaskError("Unknown partition mode. Please stick to either random or sequence")
+    ctx.status.write(message=f"Total number of images: {sum(map(len, partitions))}",
+                     kpi={"num_images": sum(map(len, partitions))})
+    ctx.maybe_fail()
+    counts: dict[str, int] = {}
+    for fold, partition in enumerate(shard_partitions(partitions, shards)):
+        for shard, ids in enumerate(partition):
+            frames = []
+            for frame_id in ids:
+                need(os.path.join(image_dir, frame_id + extension), "image of frame " + frame_id)
+                classes = dn_kitti_classes(os.path.join(label_dir, frame_id + ".txt"))
+                for name in classes:
+                    counts[name] = counts.get(name, 0) + 1
+                frames.append({"id": os.path.join(names["image_dir_name"], frame_id),
+                               "classes": classes})
+            ctx.status.write(message=f"Writing partition {fold}, shard {shard}")
+            placeholder(record_name(a.output_filename, fold, folds, shard, shards),
+                        {"kind": "detectnet_v2-tfrecord", "frames": frames})
+    ctx.say(f"Wrote the following numbers of objects: {counts}")
+    ctx.status.write("SUCCESS", "Dataset convert finished successfully.")
+
+
+def dn_kitti_classes(label_file: str) -> list[str]:
+    """Class names of a KITTI label file, checked like kitti_converter_lib._add_targets."""
+    with open(need(label_file, "KITTI label file")) as handle:
+        lines = [line.split() for line in handle if line.strip()]
+    for number, fields in enumerate(lines, 1):
+        if len(fields) != 15:
+            raise TaskError(f"Ground truth kitti labels should have only 15 fields. "
+                            f"({label_file} line {number})")
+        try:
+            [float(x) for x in fields[1:]]
+        except ValueError:
+            raise TaskError(f"{label_file} line {number}: KITTI fields 2-15 must be numbers") from None
+    return [fields[0].lower() for fields in lines]
+
+
+def dn_model(path: str, key: str, flag: str = "-m") -> None:
+    if not path.endswith((".tlt", ".hdf5")):
+        raise TaskError(f"Invalid model file extension. {path} ({flag})")
+    need_key(path, key)
+
+
+def dn_train(ctx: Ctx) -> None:
+    a = ctx.args
+    if a.experiment_spec_file is None or a.results_dir is None:
+        raise UsageError("stand-in: pass -e and -r; TAO would fall back to a built-in KITTI spec "
+                         "and ~/experiments")
+    results_dir = os.path.realpath(a.results_dir)
+    ctx.start(results_dir, "Starting DetectNet_v2 Training job")
+    spec = load_proto(a.experiment_spec_file)
+    dn_check_required(spec, DN_REQUIRED_MESSAGES)
+    num_epochs = int(pget(spec, "training_config.num_epochs") or 0)
+    if num_epochs <= 0:
+        raise Interrupted("Spec file validation failed: training_config.num_epochs must be > 0")
+    dn_data_sources(spec)
+    pretrained = pget(spec, "model_config.pretrained_model_file")
+    if pretrained:
+        dn_model(spec_path(pretrained, "model_config.pretrained_model_file", "file"), a.key,
+                 "model_config.pretrained_model_file")
+    elif str(pget(spec, "model_config.load_graph")).lower() == "true":
+        raise TaskError("model_config.load_graph is true but no pretrained_model_file is set")
+    ctx.maybe_fail()
+    with open(os.path.join(results_dir, "experiment_spec.txt"), "w") as handle, \
+            open(a.experiment_spec_file) as source:
+        handle.write(source.read())
+    ctx.status.write(message="Running training loop.")
+    interval = int(pget(spec, "training_config.checkpoint_interval") or 10)
+    learning_rate = float(pget(
+        spec, "training_config.learning_rate.soft_start_annealing_schedule.max_learning_rate") or 0.0)
+
+    def checkpoint(epoch: int) -> None:
+        for ext in ("ckzip", "hdf5"):
+            placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.{ext}"),
+                        {"kind": "detectnet_v2-checkpoint", "epoch": epoch})
+
+    train_epochs(ctx, results_dir, num_epochs, interval, learning_rate, checkpoint)
+    ctx.status.write(message="Training loop completed.")
+    ctx.status.write(message="Saving trained model.")
+    weights = os.path.join(results_dir, "weights", a.model_name + ".hdf5")
+    placeholder(weights, {"kind": "detectnet_v2-model", "epochs": num_epochs,
+                          "classes": dn_target_classes(spec)})
+    ctx.status.write(message="Model saved.", kpi={"size": os.path.getsize(weights) / 1e6, "param_count": 1})
+    ctx.status.write(message="Training op complete.")
+    ctx.status.write("SUCCESS", "DetectNet_v2 training job complete.")
+
+
+def dn_evaluate(ctx: Ctx) -> None:
+    a = ctx.args
+    ctx.start(a.results_dir, "Starting DetectNet_v2 Evaluation", append=False)
+    spec = load_proto(a.experiment_spec)
+    dn_check_required(spec, DN_REQUIRED_MESSAGES)
+    if a.framework == "tlt":
+        dn_model(a.model_path, a.key)
+    if a.image_dir is None:
+        _, frames = dn_data_sources(spec, a.use_training_set)
+        if not frames:
+            raise TaskError("no validation data: set dataset_config.validation_data_source "
+                            "or validation_fold")
+    elif a.label_dir is None:
+        raise TaskError("-i/--image_dir needs -l/--label_dir")
+    ctx.maybe_fail()
+    classes = dn_target_classes(spec)
+    ap = {name: 50.0 for name in classes}
+    ctx.say(f"Validation cost: 0.000100\nMean average_precision (in %): {50.0:0.4f}")
+    for name in sorted(ap):
+        ctx.say(f"{name} {ap[name]:0.4f}")
+    ctx.status.write(message="Evaluation metrics generated.",
+                     categorical={"average_precision": ap},
+                     kpi={"validation cost": 0.0001, "mean average precision": 50.0})
+    ctx.status.write("SUCCESS", "Evaluation finished successfully.")
+
+
+def prune(ctx: Ctx, results_dir: str | None) -> None:
+    a = ctx.args
+    ctx.start(results_dir, f"Starting {ctx.family} pruning.")
+    if a.equalization_criterion not in ("arithmetic_mean", "geometric_mean", "union", "intersection"):
+        raise TaskError("Equalization criterion are [arithmetic_mean, geometric_mean, union, intersection].")
+    if a.normalizer not in ("L2", "max"):
+        raise TaskError("normalizer options are [L2, max].")
+    need_key(a.model, a.key)
+    ctx.maybe_fail()
+    output = a.output_file if a.output_file.endswith(".hdf5") else a.output_file + ".hdf5"
+    placeholder(output, {"kind": f"{ctx.family}-model", "pruned_from": os.path.abspath(a.model),
+                         "threshold": a.pruning_threshold})
+    ctx.status.write(message="Pruning ratio (pruned model / original model): 0.5",
+                     kpi={"pruning_ratio": 0.5, "param_count": 1})
+    ctx.status.write("SUCCESS", "Pruning finished successfully.")
+
+
+def dn_prune(ctx: Ctx) -> None:
+    prune(ctx, ctx.args.results_dir)
+    dn_model(ctx.args.model, ctx.args.key)
+
+
+def dn_inference(ctx: Ctx) -> None:
+    a = ctx.args
+    ctx.start(a.results_dir, "Starting DetectNet_v2 Inference", append=False)
+    spec = load_proto(a.experiment_spec)
+    dn_check_required(spec, ["inferencer_config", "bbox_handler_config"])
+    classes = [str(c) for c in prepeated(spec, "inferencer_config.target_classes")]
+    if not classes:
+        raise Interrupted("Spec file validation failed: inferencer_config.target_classes is required")
+    if pget(spec, "inferencer_config.tensorrt_config") is None:
+        model = a.model_path or pget(spec, "inferencer_config.tlt_config.model")
+        field = "-m" if a.model_path else "inferencer_config.tlt_config.model"
+        if not a.model_path:
+            spec_path(model, field, "file")
+        dn_model(str(model), a.key, field)
+    if os.path.isfile(a.image_dir):
+        names, root = [os.path.basename(a.image_dir)], os.path.dirname(a.image_dir)
+    else:
+        root = a.image_dir
+        names = sorted(n for n in os.listdir(root) if os.path.splitext(n)[1].lower() in DN_IMAGE_EXT)
+    ctx.maybe_fail()
+    overlay = str(pget(spec, "bbox_handler_config.disable_overlay")).lower() != "true"
+    kitti = str(pget(spec, "bbox_handler_config.kitti_dump")).lower() == "true"
+    for name in names:
+        if overlay:
+            os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
+            shutil.copyfile(os.path.join(root, name), os.path.join(a.results_dir, "images_annotated", name))
+        if kitti:
+            os.makedirs(os.path.join(a.results_dir, "labels"), exist_ok=True)
+            with open(os.path.join(a.results_dir, "labels", os.path.splitext(name)[0] + ".txt"), "w") as f:
+                f.write(dn_kitti_line(classes[0]))
+    ctx.status.write("SUCCESS", "Inference finished successfully.")
+
+
+def dn_kitti_line(name: str) -> str:
+    return name + " 0.00 0 0.00 10.000 10.000 50.000 50.000 0.00 0.00 0.00 0.00 0.00 0.00 0.00 0.900\n"
+
+
+def export_output(ctx: Ctx, extension: str) -> str:
+    a = ctx.args
+    output = a.output_file or f"{os.path.splitext(a.model)[0]}.{extension}"
+    if ctx.family == "detectnet_v2" and extension not in output:
+        output = f"{output}.{extension}"
+    if ctx.family == "bpnet" and not output.endswith(extension):
+        output = f"{output}.{extension}"
+    if os.path.exists(output):
+        raise TaskError(f"Default output file {output} already exists")
+    return output
+
+
+def check_calibration(ctx: Ctx, calibration_spec: Any | None) -> None:
+    """--engine_file builds a TensorRT engine; INT8 calibrates from a tensorfile, images or the spec."""
+    a = ctx.args
+    if a.engine_file is not None and a.data_type == "int8":
+        if a.cal_data_file:
+            need(a.cal_data_file, "--cal_data_file")
+        elif a.cal_image_dir:
+            if not images_in(need(a.cal_image_dir, "--cal_image_dir", "dir"), DN_IMAGE_EXT):
+                raise TaskError(f"no calibration images in --cal_image_dir {a.cal_image_dir}")
+        elif calibration_spec is not None:
+            dn_data_sources(calibration_spec)
+        else:
+            raise TaskError("INT8 calibration needs --cal_data_file, --cal_image_dir or -e")
+
+
+def write_engine(ctx: Ctx) -> None:
+    a = ctx.args
+    if a.engine_file is None:
+        return
+    if a.data_type == "int8":
+        placeholder(os.path.realpath(a.cal_cache_file), {"kind": "calibration-cache"})
+    placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type,
+                                "max_batch_size": a.max_batch_size})
+
+
+def dn_export(ctx: Ctx) -> None:
+    a = ctx.args
+    ctx.start(a.results_dir, "Starting DetectNet_v2 export.")
+    dn_model(a.model, a.key)
+    output = export_output(ctx, "onnx")
+    spec = load_proto(a.experiment_spec) if a.experiment_spec else None
+    if a.gen_ds_config and spec is None:
+        raise TaskError("--gen_ds_config needs -e to read the class labels")
+    check_calibration(ctx, spec)
+    ctx.status.write(message="Building exporter object.")
+    ctx.maybe_fail()
+    ctx.status.write(message="Exporting the model.")
+    placeholder(output, {"kind": "onnx", "family": "detectnet_v2", "source": os.path.abspath(a.model)})
+    write_engine(ctx)
+    if a.gen_ds_config:
+        folder = os.path.dirname(output)
+        with open(os.path.join(folder, "labels.txt"), "w") as handle:
+            handle.write("".join(name + "\n" for name in dn_target_classes(spec)))
+        with open(os.path.join(folder, "nvinfer_config.txt"), "w") as handle:
+            handle.write("net-scale-factor: 0.00392156862745098\n"
+                         f"num-detected-classes: {len(dn_target_classes(spec))}\n")
+    ctx.status.write("SUCCESS", "Export finished successfully.")
+
+
+def dn_calibration_tensorfile(ctx: Ctx) -> None:
+    a = ctx.args
+    if not a.experiment_spec_file or not a.output_path:
+        raise UsageError("stand-in: pass -e and -o")
+    ctx.start(None, "Starting calibration tensorfile.")
+    dn_data_sources(load_proto(a.experiment_spec_file), a.use_validation_set)
+    if os.path.exists(a.output_path):
+        raise TaskError("A previously generated tensorfile already exists in the output path.")
+    ctx.maybe_fail()
+    placeholder(a.output_path, {"kind": "tensorfile", "max_batches": a.max_batches})
+
+
+# ---------------------------------------------------------------------------------------------
+# detectnet_v2 (TAO Deploy)
+# ---------------------------------------------------------------------------------------------
+def deploy_start(ctx: Ctx, mode: str) -> None:
+    ctx.start(ctx.args.results_dir, f"Starting detectnet_v2 {mode}.")
+
+
+def deploy_gen_trt_engine(ctx: Ctx) -> None:
+    a = ctx.args
+    deploy_start(ctx, "gen_trt_engine")
+    if not a.model_path.endswith(("etlt", "onnx", "uff")):
+        raise TaskError("TAO Deploy gen_trt_engine action accepts either .onnx, .uff or .etlt file extension")
+    need_key(a.model_path, a.key)
+    if a.engine_file is not None or a.data_type == "int8":
+        spec = load_proto(a.experiment_spec)
+        if a.data_type == "int8":
+            if a.cal_cache_file is None:
+                raise TaskError("INT8 needs --cal_cache_file (TAO Deploy 5.0 crashes without one)")
+            if not os.path.exists(a.cal_cache_file):
+                if a.cal_image_dir:
+                    inputs = [a.cal_image_dir]
+                else:
+                    inputs = [spec_path(pget(s, "image_directory_path"),
+                                        f"dataset_config.data_sources[{i}].image_directory_path", "dir")
+                              for i, s in enumerate(prepeated(spec, "dataset_config.data_sources"))]
+                if not any(images_in(d, DEPLOY_IMAGE_EXT, recursive=True) for d in inputs):
+                    raise TaskError("No valid {} images found in {}".format(
+                        "/".join(DEPLOY_IMAGE_EXT), inputs))
+        ctx.maybe_fail()
+        if a.data_type == "int8" and not os.path.exists(a.cal_cache_file):
+            placeholder(a.cal_cache_file, {"kind": "calibration-cache", "batches": a.batches,
+                                           "batch_size": a.batch_size})
+        if a.engine_file is not None:
+            placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type,
+                                        "max_batch_size": a.max_batch_size,
+                                        "classes": dn_target_classes(spec)})
+    else:
+        ctx.maybe_fail()
+    ctx.say("Export finished successfully.")
+    ctx.status.write("SUCCESS", "Gen_trt_engine finished successfully.")
+
+
+def deploy_engine(path: str) -> None:
+    with open(path) as handle:
+        try:
+            ok = json.load(handle).get("kind") == "engine"
+        except ValueError:
+            ok = False
+    if not ok:
+        raise TaskError(f"{path} is not a TensorRT engine (build one with gen_trt_engine)")
+
+
+def deploy_inference(ctx: Ctx) -> None:
+    a = ctx.args
+    deploy_start(ctx, "inference")
+    spec = load_proto(a.experiment_spec)
+    classes = [str(c) for c in prepeated(spec, "inferencer_config.target_classes")]
+    if not classes:
+        raise TaskError("inferencer_config.target_classes is empty")
+    deploy_engine(a.model_path)
+    if a.image_dir is None:
+        raise TaskError("-i/--image_dir is needed: the KITTI loader reads images from it")
+    ctx.maybe_fail()
+    for image in images_in(a.image_dir, DEPLOY_IMAGE_EXT):
+        name = os.path.basename(image)
+        os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
+        os.makedirs(os.path.join(a.results_dir, "labels"), exist_ok=True)
+        shutil.copyfile(image, os.path.join(a.results_dir, "images_annotated", name))
+        with open(os.path.join(a.results_dir, "labels", os.path.splitext(name)[0] + ".txt"), "w") as f:
+            f.write(dn_kitti_line(classes[0]))
+    ctx.status.write("SUCCESS", "Inference finished successfully.")
+
+
+def deploy_evaluate(ctx: Ctx) -> None:
+    a = ctx.args
+    deploy_start(ctx, "evaluation")
+    spec = load_proto(a.experiment_spec)
+    deploy_engine(a.model_path)
+    if a.image_dir is None or a.label_dir is None:
+        raise TaskError("-i/--image_dir and -l/--label_dir are needed: the KITTI loader reads both")
+    for image in images_in(a.image_dir, DEPLOY_IMAGE_EXT):
+        dn_kitti_classes(os.path.join(a.label_dir, os.path.splitext(os.path.basename(image))[0] + ".txt"))
+    ctx.maybe_fail()
+    results = {"AP_" + name: 0.5 for name in dn_target_classes(spec)}
+    with open(os.path.join(a.results_dir, "results.json"), "w") as handle:
+        json.dump(results, handle)
+    ctx.status.write("SUCCESS", "Evaluation finished successfully.")
+
+
+# ---------------------------------------------------------------------------------------------
+# bpnet (TF1)
+# ---------------------------------------------------------------------------------------------
+def bp_start(ctx: Ctx, results_dir: str | None, flag: str, message: str) -> str:
+    if not results_dir:
+        # TAO 5.0 bpnet joins None into the status file path and dies with a TypeError.
+        raise TaskError(f"expected str, bytes or os.PathLike object, not NoneType ({flag} not given)")
+    ctx.start(results_dir, message)
+    return results_dir
+
+
+def bp_load(path: str) -> Any:
+    import yaml  # only bpnet specs need PyYAML
+
+    with open(path) as handle:
+        if path.endswith(".json"):
+            return json.load(handle)
+        return yaml.safe_load(handle)
+
+
+def bp_get(spec: Any, dotted: str) -> Any:
+    node = spec
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def bp_coco_spec(path: str) -> dict[str, Any]:
+    """COCODataset loads both annotation files whatever the mode."""
+    spec = bp_load(path)
+    root = spec_path(spec.get("root_directory_path"), "root_directory_path", "dir")
+    for split in ("train_data", "test_data"):
+        for key in ("images_root_dir_path", "mask_root_dir_path", "annotation_root_dir_path"):
+            if not bp_get(spec, split + "." + key):
+                raise TaskError(f"coco spec field {split}.{key} is not set")
+        need(os.path.join(root, spec[split]["annotation_root_dir_path"]),
+             f"coco spec {split}.annotation_root_dir_path")
+    return spec
+
+
+def bp_annotations(spec: dict[str, Any], split: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(images with person annotations and their main persons, all images) like COCODataset.load_dataset."""
+    with open(os.path.join(spec["root_directory_path"], spec[split]["annotation_root_dir_path"])) as handle:
+        coco = json.load(handle)
+    limits = spec.get("data_filtering_params", {})
+    by_image: dict[Any, list[dict[str, Any]]] = {}
+    for ann in coco.get("annotations", []):
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    data = []
+    for image in coco["images"]:
+        anns = by_image.get(image["id"], [])
+        if anns:
+            min_area = limits.get("min_acceptable_width", 0) * limits.get("min_acceptable_height", 0)
+            main = [p for p in anns if p["num_keypoints"] >= limits.get("min_acceptable_kpts", 0)
+                    and p["area"] >= min_area]
+            data.append({"image": image, "main_persons": main})
+    return data, coco["images"]
+
+
+def bp_dataset_convert(ctx: Ctx) -> None:
+    a = ctx.args
+    bp_start(ctx, a.results_dir, "-r/--results_dir", "Starting Dataset convert.")
+    if not a.dataset_spec.endswith((".json", ".yaml")):
+        raise TaskError("Experiment spec file extension not supported.")
+    spec = bp_coco_spec(a.dataset_spec)
+    split = "train_data" if a.mode == "train" else "test_data"
+    data, _ = bp_annotations(spec, split)
+    root = spec["root_directory_path"]
+    images_rel, masks_rel = spec[split]["images_root_dir_path"], spec[split]["mask_root_dir_path"]
+    ctx.maybe_fail()
+    if a.generate_masks:
+        from PIL import Image
+
+        for point in data:
+            mask = os.path.join(root, masks_rel, point["image"]["file_name"])
+            os.makedirs(os.path.dirname(mask), exist_ok=True)
+            Image.new("L", (point["image"]["width"], point["image"]["height"])).save(mask)
+    records = []
+    for point in data:
+        entry = {"image_id": point["image"]["id"],
+                 "image_path": os.path.join(images_rel, point["image"]["file_name"]),
+                 "mask_path": os.path.join(masks_rel, point["image"]["file_name"])}
+        if a.check_files and not all(os.path.exists(os.path.join(root, entry[k]))
+                                     for k in ("image_path", "mask_path")):
+            ctx.say(f"WARNING: Skipping data point. Image or mask doesn't exist: {entry['image_path']}")
+            continue
+        copies = len(point["main_persons"]) if spec.get("duplicate_data_with_each_person_as_center") else 1
+        records += [entry] * min(copies, len(point["main_persons"]))
+    partitions = [records[i::a.num_partitions] for i in range(a.num_partitions)] \
+        if a.num_partitions > 1 else [records]
+    if os.path.dirname(a.output_filename):
+        os.makedirs(os.path.dirname(a.output_filename), exist_ok=True)
+    for fold, partition in enumerate(shard_partitions(partitions, a.num_shards)):
+        for shard, items in enumerate(partition):
+            placeholder(record_name(a.output_filename, fold, a.num_partitions, shard, a.num_shards),
+                        {"kind": "bpnet-tfrecord", "records": items})
+    ctx.status.write("SUCCESS", "Dataset convert finished successfully.")
+
+
+def bp_train_spec(spec: Any, key: str) -> dict[str, Any]:
+    """Check the path keys of a bpnet train/retrain spec (facts/tao5.md) and the records they name."""
+    n_epoch, every = bp_get(spec, "num_epoch"), bp_get(spec, "checkpoint_n_epoch")
+    if not isinstance(n_epoch, int) or not isinstance(every, int) or every <= 0 or n_epoch % every:
+        raise TaskError(f"Checkpoint_n_epoch should be a divisor of num_epoch ({n_epoch} / {every})")
+    pretrained = bp_get(spec, "pretrained_weights")
+    if pretrained:
+        need_key(spec_path(pretrained, "pretrained_weights", "file"), key)
+    elif bp_get(spec, "load_graph"):
+        raise TaskError("Load graph is True, please specify pretrained model to use to load the graph.")
+    spec_path(bp_get(spec, "inference_spec"), "inference_spec", "file")
+    spec_path(bp_get(spec, "dataloader.pose_config.pose_config_path"),
+              "dataloader.pose_config.pose_config_path", "file")
+    config = "dataloader.dataset_config."
+    root = spec_path(bp_get(spec, config + "root_data_path"), config + "root_data_path", "dir")
+    if not root.endswith("/"):
+        raise TaskError(f"{config}root_data_path = {root!r} must end with '/': the loader concatenates "
+                        "it with the relative paths stored in the TFRecords")
+    coco = bp_coco_spec(spec_path(bp_get(spec, config + "dataset_specs.coco"),
+                                  config + "dataset_specs.coco", "file"))
+    if os.path.join(coco["root_directory_path"], "") != root:
+        raise TaskError("{}root_data_path {!r} differs from the coco spec's root_directory_path {!r}".format(
+            config, root, coco["root_directory_path"]))
+    for split in ("train", "val"):
+        names = bp_get(spec, config + split + "_records_path") or []
+        if split == "train" and not names:
+            raise TaskError(f"{config}train_records_path is empty")
+        if not names:
+            continue
+        folder = spec_path(bp_get(spec, config + split + "_records_folder_path"),
+                           config + split + "_records_folder_path", "dir")
+        for name in names:
+            record = need(os.path.join(folder, name), f"{config}{split}_records_path entry")
+            for item in read_placeholder(record, "bpnet-tfrecord")["records"]:
+                for field in ("image_path", "mask_path"):
+                    need(root + item[field], f"{field} of {record} (root_data_path + path)")
+    return spec
+
+
+def bp_train(ctx: Ctx) -> None:
+    a = ctx.args
+    if a.experiment_spec_file is None:
+        raise UsageError("stand-in: pass -e; TAO's default spec path only exists inside the container")
+    spec = bp_load(a.experiment_spec_file)
+    results_dir = a.results_dir or bp_get(spec, "checkpoint_dir")
+    bp_start(ctx, results_dir, "-r or checkpoint_dir", "Starting BPnet training.")
+    bp_train_spec(spec, a.key)
+    ctx.maybe_fail()
+    learning_rate = bp_get(spec, "optimizer.learning_rate_schedule.learning_rate") or 0.0
+
+    def checkpoint(epoch: int) -> None:
+        for ext in ("ckzip", "hdf5"):
+            placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.{ext}"),
+                        {"kind": "bpnet-checkpoint", "epoch": epoch})
+
+    train_epochs(ctx, results_dir, spec["num_epoch"], spec["checkpoint_n_epoch"], learning_rate, checkpoint)
+    shutil.copyfile(os.path.join(results_dir, "model.epoch-{}.hdf5".format(spec["num_epoch"])),
+                    os.path.join(results_dir, "bpnet_model.hdf5"))
+    ctx.status.write(message="BPnet training loop finished.")
+    shutil.copyfile(a.experiment_spec_file, os.path.join(results_dir, "experiment_spec.yaml"))
+    ctx.status.write("SUCCESS", "BPnet training experimenent finished successfully.")
+
+
+def bp_infer_spec(ctx: Ctx) -> tuple[dict[str, Any], str]:
+    a = ctx.args
+    if a.inference_spec is None:
+        raise UsageError("stand-in: pass -i/--inference_spec; TAO's default only exists inside the container")
+    spec = bp_load(a.inference_spec)
+    spec_path(spec.get("train_spec"), "train_spec", "file")
+    model = a.model_filename or spec_path(spec.get("model_path"), "model_path", "file")
+    need_key(model, a.key)
+    return spec, model
+
+
+def bp_evaluate(ctx: Ctx) -> None:
+    a = ctx.args
+    if a.results_dir is None:
+        raise UsageError("stand-in: pass --results_dir; TAO's default is /workspace/tlt-experiments/bpnet/")
+    coco = bp_coco_spec(a.dataset_spec)
+    bp_infer_spec(ctx)
+    bp_start(ctx, a.results_dir, "--results_dir", "Starting Evaluation.")
+    need(os.path.join(coco["root_directory_path"], coco["test_data"]["images_root_dir_path"]),
+         "coco spec test_data.images_root_dir_path", "dir")
+    _, images = bp_annotations(coco, "test_data")
+    ctx.maybe_fail()
+    with open(os.path.join(a.results_dir, "detections_coco_format.json"), "w") as handle:
+        json.dump([{"image_id": image["id"], "category_id": 1, "keypoints": [0] * 51, "score": 0.5}
+                   for image in images], handle, indent=2)
+    kpi = {name: 0.5 for name in BPNET_KPI_KEYS}
+    with open(os.path.join(a.results_dir, "results.csv"), "w") as handle:
+        handle.write(",".join(kpi) + "\n" + ",".join(str(v) for v in kpi.values()) + "\n")
+    ctx.status.write(message="Evaluation metrics generated.", kpi=kpi)
+    ctx.status.write("SUCCESS", "Evaluation finished successfully.")
+
+
+def bp_inference(ctx: Ctx) -> None:
+    a = ctx.args
+    bp_start(ctx, a.results_dir, "--results_dir", "Starting inference.")
+    if a.input is None:
+        raise TaskError("--input is needed")
+    root = a.image_root_path
+    if a.input_type == "image":
+        paths = [need(a.input, "--input")]
+    elif a.input_type == "dir":
+        paths, root = sorted(os.listdir(need(a.input, "--input", "dir"))), a.input
+    else:
+        with open(need(a.input, "--input")) as handle:
+            content = json.load(handle)
+        if not isinstance(content, dict) or content.get("images") is None:
+            raise TaskError("Verify input json format!")
+        paths = [item["full_image_path"] for item in content["images"]]
+    bp_infer_spec(ctx)
+    ctx.maybe_fail()
+    results = []
+    for index, path in enumerate(paths):
+        full = os.path.join(root, path)
+        if path.split(".")[-1].lower() not in BPNET_IMAGE_EXT or not os.path.isfile(full):
+            continue
+        entry: dict[str, Any] = {"full_image_path": path, "keypoints": [], "scores": []}
+        if a.dump_visualizations:
+            from PIL import Image
+
+            entry["viz_id"] = index
+            os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
+            Image.open(full).save(os.path.join(a.results_dir, "images_annotated", f"{index}.png"))
+        results.append(entry)
+    with open(os.path.join(a.results_dir, "detections.json"), "w") as handle:
+        json.dump({"images": results}, handle, indent=2)
+    ctx.status.write("SUCCESS", "Inference finished successfully.")
+
+
+def bp_prune(ctx: Ctx) -> None:
+    if not ctx.args.results_dir:
+        raise TaskError("expected str, bytes or os.PathLike object, not NoneType "
+                        "(-r/--results_dir not given)")
+    prune(ctx, ctx.args.results_dir)
+
+
+def bp_export(ctx: Ctx) -> None:
+    a = ctx.args
+    bp_start(ctx, a.results_dir, "-r/--results_dir", "Starting export.")
+    try:
+        dims = [int(i) for i in a.input_dims.split(",")]
+    except ValueError:
+        raise TaskError(f"invalid literal for int() in -d/--input_dims {a.input_dims!r}") from None
+    if len(dims) != 3:
+        raise TaskError("Input dims need to have three values.")
+    need_key(a.model, a.key)
+    output = export_output(ctx, "uff" if a.backend == "uff" else "onnx")
+    if a.experiment_spec:
+        bp_load(a.experiment_spec)
+    check_calibration(ctx, None)
+    ctx.maybe_fail()
+    placeholder(output, {"kind": "onnx", "family": "bpnet", "input_dims": dims,
+                         "source": os.path.abspath(a.model)})
+    write_engine(ctx)
+    ctx.status.write("SUCCESS", "Export finished successfully.")
+
+
+BEHAVIOURS: dict[tuple[str, str, str], Callable[[Ctx], None]] = {
+    ("tf1", "detectnet_v2", "dataset_convert"): dn_dataset_convert,
+    ("tf1", "detectnet_v2", "train"): dn_train,
+    ("tf1", "detectnet_v2", "evaluate"): dn_evaluate,
+    ("tf1", "detectnet_v2", "prune"): dn_prune,
+    ("tf1", "detectnet_v2", "inference"): dn_inference,
+    ("tf1", "detectnet_v2", "export"): dn_export,
+    ("tf1", "detectnet_v2", "calibration_tensorfile"): dn_calibration_tensorfile,
+    ("tf1", "bpnet", "dataset_convert"): bp_dataset_convert,
+    ("tf1", "bpnet", "train"): bp_train,
+    ("tf1", "bpnet", "evaluate"): bp_evaluate,
+    ("tf1", "bpnet", "inference"): bp_inference,
+    ("tf1", "bpnet", "prune"): bp_prune,
+    ("tf1", "bpnet", "export"): bp_export,
+    ("deploy", "detectnet_v2", "gen_trt_engine"): deploy_gen_trt_engine,
+    ("deploy", "detectnet_v2", "inference"): deploy_inference,
+    ("deploy", "detectnet_v2", "evaluate"): deploy_evaluate,
+}
+INTERRUPTED = {"train": "Training was interrupted", "evaluate": "Evaluation was interrupted",
+               "inference": "Inference was interrupted"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: launcher rules, then argparse with the task's table
+# ---------------------------------------------------------------------------------------------
+def build_parser(kind: str, family: str, task: str) -> _Parser:
+    parser = _Parser(prog=f"{family} {task}", allow_abbrev=False, add_help=False)
+    for names, keywords, _ in GLOBALS[kind] + TASKS[(kind, family)][task]:
+        parser.add_argument(*names, **keywords)
+    return parser
+
+
+def check_command_line(kind: str, family: str, argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
+    tasks = TASKS[(kind, family)]
+    if len(argv) < 2 or argv[1] not in tasks:
+        found = [a for a in argv[1:] if a in tasks]
+        raise UsageError("the task must be the first argument (TAO 5.0's launcher reads argv[1] only); "
+                         "got {!r}{}; tasks: {}".format(argv[1] if len(argv) > 1 else None,
+                                                        f", task {found[0]!r} found later" if found else "",
+                                                        ", ".join(sorted(tasks))))
+    task = argv[1]
+    table = GLOBALS[kind] + tasks[task]
+    options = [name for names, _, _ in table for name in names]
+    for arg in argv[2:]:
+        name = arg.split("=", 1)[0]
+        if arg.startswith("-") and not re.match(r"^-\d", arg) and name not in options:
+            longer = [o for o in options if o.startswith(name)]
+            if longer:
+                raise UsageError(f"abbreviated flag {name} (TAO 5.0 would read it as "
+                                 f"{' or '.join(longer)}); spell flags in full")
+    for arg in argv[2:]:
+        match = UNSAFE.search(arg)
+        if match:
+            raise UsageError(f"value {arg!r} contains {match.group(0)!r}: TAO 5.0's launcher re-joins "
+                             "arguments into an unquoted bash -c string")
+    args = build_parser(kind, family, task).parse_args(list(argv[2:]))
+    if kind == "tf1":
+        if args.gpus < 1:
+            raise UsageError("At least 1 GPU required to run any task.")
+        if args.gpus > 1 and task != "train":
+            raise UsageError(f"Please use only 1 GPU for the task {task}. Only the following tasks are "
+                             "supported to run with multiple GPUs, ['train']")
+        if args.gpu_index is not None and len(set(args.gpu_index)) != args.gpus:
+            raise UsageError(f"The number of GPUs ({args.gpus}) must be the same as the number of GPU "
+                             f"indices ({args.gpu_index}) provided.")
+        if args.num_processes > 1 and args.gpus <= 1:
+            raise UsageError("Number of GPUs must be > 1 for data parallelized training(np > 1).")
+        if args.use_amp and task != "train":
+            raise UsageError("AMP is currently supported only for training.")
+    return task, args
+
+
+def log_invocation(record: dict[str, Any]) -> None:
+    path = os.environ.get("TAO_STANDIN_LOG")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def main(kind: str, family: str, argv: Sequence[str]) -> int:
+    record: dict[str, Any] = {"argv": list(argv), "cwd": os.getcwd(), "kind": kind, "family": family,
+                              "task": argv[1] if len(argv) > 1 else None, "ok": False, "error": None}
+    try:
+        task, args = check_command_line(kind, family, argv)
+        if args.log_file:
+            os.makedirs(os.path.dirname(os.path.realpath(args.log_file)), exist_ok=True)
+        out = open(args.log_file, "a") if args.log_file else sys.stdout
+        ctx = Ctx(kind, family, task, args, out)
+        try:
+            BEHAVIOURS[(kind, family, task)](ctx)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except UsageError as err:
+        record["error"] = str(err)
+        sys.stderr.write(f"usage: {family} ...\n{family}: error: {err}\n")
+        print("Execution status: FAIL")
+        code = 2
+    except Interrupted as err:
+        ctx.say(f"Spec validation: {err}")
+        ctx.status.write("FAILURE", INTERRUPTED.get(task, "Task was interrupted"), data={"Error": "1"})
+        record["error"] = str(err)
+        print("Execution status: PASS")
+        code = 0
+    except Killed:
+        record["error"] = "killed after TAO_STANDIN_KILL_AFTER_EPOCHS"
+        log_invocation(dict(record, exit_code=KILLED_EXIT))
+        sys.stdout.flush()
+        os._exit(KILLED_EXIT)
+    except (TaskError, OSError, ValueError) as err:
+        record["error"] = str(err)
+        ctx.status.write("FAILURE", str(err))
+        sys.stderr.write(f"Traceback (most recent call last):\n  File \"{task}\", in main\n"
+                         f"{type(err).__name__}: {err}\n")
+        print("Execution status: FAIL")
+        code = FAIL_EXIT[kind]
+    else:
+        record["ok"] = True
+        print("Execution status: PASS")
+        code = 0
+    log_invocation(dict(record, exit_code=code))
+    return code
+
+
+def run_script(kind: str, family: str) -> None:
+    """Entry point of the thin executables."""
+    sys.exit(main(kind, family, sys.argv))

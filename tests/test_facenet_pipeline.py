@@ -1,0 +1,96 @@
+"""The whole FaceNet pipeline runs locally from its YAML: real step code, TAO stand-ins, local HTTP.
+
+Each step reads what the one before it wrote, through the bindings of pipeline_component.yml, so a
+wrong folder layout or a misnamed output fails here rather than on a GPU node.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from http_server import add_ngc_model
+from standins import invocations, standin_path, status_lines
+from tao_aml.local_run import LocalRunner, StepFailed
+from tao_aml.pipelines import Pipeline, resolve_settings
+from wider_fixtures import make_wider_zips, random_images
+
+MODEL = "nvidia/tao/facenet:unpruned_v2.0"
+SMALL = ["image_width=160", "image_height=96", "train_epochs=2", "retrain_epochs=2", "batch_size=2"]
+
+
+def environment_path(environment: str) -> list[str]:
+    return {"tao_tf1": [standin_path("tf1")], "tao_deploy": [standin_path("deploy")]}.get(environment, [])
+
+
+@pytest.fixture
+def served(http_server):
+    zips = make_wider_zips(http_server.root, random_images(10, seed=3), random_images(5, seed=4))
+    add_ngc_model(http_server, MODEL, {"model.tlt": b"pretrained weights"})
+    urls = ",".join(http_server.url("/" + path.name) for path in zips.values())
+    return http_server, urls
+
+
+def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> LocalRunner:
+    pipeline = Pipeline.load("facenet")
+    settings = resolve_settings(pipeline, SMALL + assignments)
+    return LocalRunner(
+        pipeline, settings, tmp_path / "run", data_inputs=data_inputs,
+        env={"TAO_AML_NGC_API_BASE": server.base_url, "TAO_STANDIN_LOG": str(tmp_path / "tao.jsonl"), **env},
+        path_for_environment=environment_path,
+    )
+
+
+def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
+    server, urls = served
+    run = runner(tmp_path, server, [f"wider_urls={urls}", "train.training_config.checkpoint_interval=1"])
+    steps = {step.name: step for step in run.run()}
+
+    assert list(steps)[:2] == ["download_wider", "convert_train"]
+    calls = [(c["kind"], c["task"]) for c in invocations(tmp_path / "tao.jsonl")]
+    assert calls == [
+        ("tf1", "dataset_convert"), ("tf1", "dataset_convert"), ("tf1", "evaluate"), ("tf1", "train"),
+        ("tf1", "evaluate"), ("tf1", "prune"), ("tf1", "train"), ("tf1", "evaluate"), ("tf1", "inference"),
+        ("tf1", "export"), ("deploy", "gen_trt_engine"),
+    ]
+    assert all(c["ok"] for c in invocations(tmp_path / "tao.jsonl"))
+
+    kitti = steps["convert_val"].outputs["kitti"]
+    summary = json.loads((kitti / "summary.json").read_text())
+    assert summary["images"] == 5
+    assert len(list((kitti / "labels").iterdir())) == len(list((kitti / "images").iterdir())) == 5
+
+    trained = steps["train"].outputs["results"]
+    assert (trained / "weights" / "resnet18_detector.hdf5").is_file()
+    spec = (trained / "specs" / "facenet_train_resnet18_kitti.txt").read_text()
+    assert str(steps["tfrecords_train"].outputs["tfrecords"] / "tfrecords" / "*") in spec
+    assert "output_image_width: 160" in spec and "num_epochs: 2" in spec and "checkpoint_interval: 1" in spec
+    assert str(steps["pretrained"].outputs["model_dir"] / "facenet_vunpruned_v2.0" / "model.tlt") in spec
+    assert [line["status"] for line in status_lines(trained)][-1] == "SUCCESS"
+
+    retrained = steps["retrain"].outputs["results"]
+    assert (retrained / "weights" / "resnet18_detector_pruned.hdf5").is_file()
+    retrain_spec = (retrained / "specs" / "facenet_retrain_resnet18_kitti.txt").read_text()
+    assert str(steps["prune"].outputs["pruned"] / "model_pruned.hdf5") in retrain_spec
+
+    inference = steps["inference"].outputs["results"]
+    assert len(list((inference / "labels").iterdir())) == 5
+    assert (steps["export"].outputs["onnx"] / "model.onnx").is_file()
+    engine = steps["engine"].outputs["engine"]
+    assert (engine / "model.engine").is_file() and (engine / "cal.bin").is_file()
+    assert (engine / "labels.txt").read_text() == "face\n"
+
+    # The key reaches TAO but no step log shows it.
+    for step in steps.values():
+        assert "--key nvidia_tlt" not in step.log.read_text()
+
+
+def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:
+    server, urls = served
+    run = runner(tmp_path, server, [f"wider_urls={urls}"], TAO_STANDIN_FAIL_TASK="prune")
+    with pytest.raises(StepFailed) as failure:
+        run.run()
+    assert failure.value.step == "prune"
+    log = failure.value.log.read_text()
+    assert "detectnet_v2 prune failed" in log
+    assert "last" in log and "lines of TAO's output" in log

@@ -1,0 +1,236 @@
+"""The NGC model step against a fake NGC API and a separate fake storage host on 127.0.0.1."""
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from http_server import FakeServer, add_ngc_model, ngc_files_route, serving
+from tao_aml.steps import ngc_model
+
+FACENET = "nvidia/tao/facenet:unpruned_v2.0"
+SRC = Path(__file__).resolve().parents[1] / "src"
+KEY = "nvapi-TOPSECRET-0123456789"
+
+
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.delenv("NGC_API_KEY", raising=False)
+    with serving(tmp_path / "api") as srv:
+        yield srv
+
+
+@pytest.fixture
+def storage(tmp_path: Path, api: FakeServer) -> Iterator[FakeServer]:
+    """A second origin, like NGC's signed-URL storage host."""
+    with serving(tmp_path / "storage") as srv:
+        yield srv
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "models"
+
+
+@pytest.fixture(autouse=True)
+def _info_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+
+def run(api: FakeServer, out: Path, model: str = FACENET, *extra: str) -> int:
+    return ngc_model.main(["--model", model, "--output_dir", str(out), "--api_base", api.base_url,
+                           "--retry_wait", "0", *extra])
+
+
+def info(out: Path) -> dict:
+    return json.loads((out / "model_info.json").read_text())
+
+
+def test_public_model_listing_and_download(api: FakeServer, storage: FakeServer, out: Path) -> None:
+    weights = os.urandom(4096)
+    sums = add_ngc_model(api, FACENET, {"model.tlt": weights, "labels.txt": b"face\n"}, storage=storage)
+    assert run(api, out) == 0
+    folder = out / "facenet_vunpruned_v2.0"
+    assert (folder / "model.tlt").read_bytes() == weights
+    assert (folder / "labels.txt").read_bytes() == b"face\n"
+    meta = info(out)
+    assert meta["model"] == FACENET and meta["version"] == "unpruned_v2.0"
+    assert meta["model_file"] == "facenet_vunpruned_v2.0/model.tlt"
+    assert meta["files"] == ["facenet_vunpruned_v2.0/labels.txt", "facenet_vunpruned_v2.0/model.tlt"]
+    assert meta["sha256s"]["facenet_vunpruned_v2.0/model.tlt"] == sums["model.tlt"]
+    listing = ngc_files_route(FACENET)
+    assert listing == "/v2/models/nvidia/tao/facenet/versions/unpruned_v2.0/files"
+    assert [r.route for r in api.requests] == [listing, f"{listing}/model.tlt", f"{listing}/labels.txt"]
+    assert len(storage.requests) == 2  # each file followed the redirect to the storage host
+    assert not any("authorization" in r.headers for r in api.requests + storage.requests)
+
+
+def test_older_listing_with_signed_urls(api: FakeServer, storage: FakeServer, out: Path,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    model = "nvidia/tao/bodyposenet:trainable_v1.0"
+    sums = add_ngc_model(api, model, {"model.tlt": b"bpnet-weights"}, storage=storage, listing="V1")
+    assert run(api, out, model) == 0
+    meta = info(out)
+    assert meta["model_file"] == "bodyposenet_vtrainable_v1.0/model.tlt"
+    assert meta["sha256s"] == {"bodyposenet_vtrainable_v1.0/model.tlt": sums["model.tlt"]}
+    assert len(storage.requests) == 1 and "Signature=" in storage.requests[0].path
+    assert "s3cr3t-signature" not in caplog.text
+    assert "s3cr3t-signature" not in (out / "model_info.json").read_text()
+
+
+def test_model_without_team(api: FakeServer, out: Path) -> None:
+    add_ngc_model(api, "nvidia/detector:v1", {"weights/model.hdf5": b"h5"})
+    assert run(api, out, "nvidia/detector:v1") == 0
+    assert info(out)["model_file"] == "detector_vv1/weights/model.hdf5"
+    assert api.requests[0].route == "/v2/models/nvidia/detector/versions/v1/files"
+
+
+def test_resume_through_the_redirect(api: FakeServer, storage: FakeServer, out: Path) -> None:
+    weights = os.urandom(200_000)
+    add_ngc_model(api, FACENET, {"model.tlt": weights}, storage=storage)
+    blob = "/ngc-storage/nvidia/tao/facenet/unpruned_v2.0/model.tlt"
+    storage.drop_after(blob, 50_000)
+    assert run(api, out) == 0
+    assert (out / "facenet_vunpruned_v2.0/model.tlt").read_bytes() == weights
+    assert [r.headers.get("range") for r in storage.requests_for(blob)] == [None, "bytes=50000-"]
+
+
+def test_size_mismatch_with_listing_leaves_nothing(api: FakeServer, storage: FakeServer, out: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"12345"}, storage=storage)
+    (storage.root / "ngc-storage/nvidia/tao/facenet/unpruned_v2.0/model.tlt").write_bytes(b"123")
+    assert run(api, out) == 2
+    assert "got 3 bytes but expected 5" in caplog.text
+    assert list((out / "facenet_vunpruned_v2.0").iterdir()) == []
+    assert not (out / "model_info.json").exists()
+
+
+def test_private_model_with_key_sends_it_to_the_api_only(api: FakeServer, storage: FakeServer,
+                                                          out: Path) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"private weights"}, storage=storage, token=KEY)
+    env = dict(os.environ, PYTHONPATH=str(SRC), MY_NGC_KEY=KEY, NO_PROXY="127.0.0.1", TAO_AML_VERBOSE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tao_aml.steps.ngc_model", "--model", FACENET, "--output_dir", str(out),
+         "--api_base", api.base_url, "--api_key_env", "MY_NGC_KEY"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "facenet_vunpruned_v2.0/model.tlt").read_bytes() == b"private weights"
+    assert [r.headers.get("authorization") for r in api.requests] == [f"Bearer {KEY}"] * 2
+    assert [r.headers.get("authorization") for r in storage.requests] == [None]
+    assert "with the API key from MY_NGC_KEY" in proc.stderr
+    assert KEY not in proc.stdout + proc.stderr
+    assert "TOPSECRET" not in proc.stdout + proc.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"TOPSECRET" not in path.read_bytes(), path
+
+
+def test_private_model_without_key_explains(
+    api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"w"}, token=KEY)
+    assert run(api, out) == 2
+    url = api.url(ngc_files_route(FACENET))
+    assert f"NGC refused access to {FACENET} (HTTP 401 Unauthorized from {url})" in caplog.text
+    assert "the model may be private: set environment variable NGC_API_KEY" in caplog.text
+    assert len(api.requests) == 1  # a 401 is final, not retried
+
+
+def test_wrong_key_is_refused_and_not_shown(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"w"}, token=KEY)
+    monkeypatch.setenv("NGC_API_KEY", "nvapi-WRONG-KEY-VALUE")
+    assert run(api, out) == 2
+    assert "the API key in NGC_API_KEY was refused" in caplog.text
+    assert api.requests[0].headers["authorization"] == "Bearer nvapi-WRONG-KEY-VALUE"
+    captured = capsys.readouterr()
+    assert "WRONG-KEY" not in caplog.text + captured.out + captured.err
+
+
+def test_key_with_whitespace_is_refused_without_echo(
+    api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NGC_API_KEY", "nvapi-abc def")
+    add_ngc_model(api, FACENET, {"model.tlt": b"w"})
+    assert run(api, out) == 2
+    assert "environment variable NGC_API_KEY contains whitespace or control characters" in caplog.text
+    assert "abc def" not in caplog.text
+    assert api.requests == []
+
+
+def test_unknown_model_404(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert run(api, out, "nvidia/tao/nosuchnet:v9") == 2
+    url = api.url("/v2/models/nvidia/tao/nosuchnet/versions/v9/files")
+    assert f"NGC has no model version nvidia/tao/nosuchnet:v9 (HTTP 404 Not Found from {url})" in caplog.text
+
+
+def test_listing_retries_exhausted(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"w"})
+    api.fail(ngc_files_route(FACENET), 502)
+    assert run(api, out, FACENET, "--retries", "1") == 2
+    url = api.url(ngc_files_route(FACENET))
+    assert f"GET {url} failed after 2 attempts, last error: HTTP 502" in caplog.text
+
+
+def test_rerun_skips_without_requests(api: FakeServer, out: Path) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"w" * 10})
+    assert run(api, out) == 0
+    seen = len(api.requests)
+    assert run(api, out) == 0
+    assert len(api.requests) == seen
+    (out / "facenet_vunpruned_v2.0/model.tlt").write_bytes(b"short")  # damaged: fetched again
+    assert run(api, out) == 0
+    assert (out / "facenet_vunpruned_v2.0/model.tlt").read_bytes() == b"w" * 10
+
+
+def test_no_trainable_model_file(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    add_ngc_model(api, "nvidia/tao/facenet:deployable_v1.0", {"model.etlt": b"e", "int8.txt": b"c"})
+    assert run(api, out, "nvidia/tao/facenet:deployable_v1.0") == 2
+    assert ("expected exactly one .tlt/.hdf5 file to train from, found 0 among ['model.etlt', 'int8.txt']"
+            in caplog.text)
+
+
+def test_unsafe_path_in_listing(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    add_ngc_model(api, FACENET, {"../escape.tlt": b"x"})
+    assert run(api, out) == 2
+    assert "names an unsafe file path '../escape.tlt'" in caplog.text
+    assert not (out / "escape.tlt").exists()
+
+
+def test_listing_that_is_not_json(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    api.add_bytes(ngc_files_route(FACENET), b"<html>maintenance</html>", "text/html")
+    assert run(api, out) == 2
+    assert f"NGC answered {api.url(ngc_files_route(FACENET))} with something that is not JSON" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["facenet", "nvidia/tao/facenet", "nvidia/tao/facenet:", "../tao/facenet:v1", "a/b/c/d:v1",
+     "nvidia/tao/face net:v1", "nvidia//facenet:v1"],
+)
+def test_bad_model_string(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture, model: str) -> None:
+    assert run(api, out, model) == 2
+    assert f"--model {model!r} is not an NGC model version: expected org/team/name:version" in caplog.text
+    assert api.requests == []
+
+
+def test_bad_api_base(out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert ngc_model.main(["--model", FACENET, "--output_dir", str(out), "--api_base", "ftp://ngc"]) == 2
+    assert "--api_base 'ftp://ngc' is not an http(s) URL" in caplog.text
+
+
+def test_sha256_recorded_matches_file(api: FakeServer, out: Path) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"abc"})
+    assert run(api, out) == 0
+    path = out / info(out)["model_file"]
+    assert info(out)["sha256s"][info(out)["model_file"]] == hashlib.sha256(path.read_bytes()).hexdigest()
