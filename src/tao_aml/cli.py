@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Our environments carry names for registration; loaded inline, azure-ai-ml warns it ignores them.
     logging.getLogger("azure.ai.ml._schema.assets").setLevel(logging.ERROR)
+    # "Class X: This is an experimental class" for classes azure-ai-ml itself instantiates on load.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

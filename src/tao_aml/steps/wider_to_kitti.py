@@ -97,7 +97,6 @@ class Settings(NamedTuple):
 
 
 class ImageResult(NamedTuple):
-    name: str
     written: bool
     faces_kept: int
     dropped: Dict[str, int]  # faces dropped, by reason (DROP_REASONS)
@@ -291,12 +290,11 @@ def output_paths(settings: Settings, name: str) -> Tuple[str, str]:
 
 
 def convert_image(settings: Settings, record: Record) -> ImageResult:
-    name = flat_name(record.rel_path)
     source = os.path.join(settings.images_dir, *record.rel_path.split("/"))
     where = f"{source} (annotation line {record.line})"
 
     def skipped(reason: str, problem: str) -> ImageResult:
-        return ImageResult(name, False, 0, dict.fromkeys(DROP_REASONS, 0), reason, problem)
+        return ImageResult(False, 0, dict.fromkeys(DROP_REASONS, 0), reason, problem)
 
     mode = "L" if settings.grayscale else "RGB"
     try:
@@ -317,7 +315,7 @@ def convert_image(settings: Settings, record: Record) -> ImageResult:
             else:
                 lines.append(kitti_line(settings.class_name, box))
         if not lines and not settings.keep_empty:
-            return ImageResult(name, False, 0, dropped, "no_faces", "")
+            return ImageResult(False, 0, dropped, "no_faces", "")
         size = (geometry.content_width, geometry.content_height)
         try:
             # Decode at the smallest JPEG DCT scale that still covers `size` (no-op for other formats).
@@ -330,11 +328,11 @@ def convert_image(settings: Settings, record: Record) -> ImageResult:
     canvas.paste(content, (geometry.offset_x, geometry.offset_y))
     if settings.grayscale:
         canvas = Image.merge("RGB", (canvas, canvas, canvas))
-    image_path, label_path = output_paths(settings, name)
+    image_path, label_path = output_paths(settings, flat_name(record.rel_path))
     canvas.save(image_path, **SAVE_OPTIONS[settings.image_format])
     with open(label_path, "w", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in lines))
-    return ImageResult(name, True, len(lines), dropped, None, "")
+    return ImageResult(True, len(lines), dropped, None, "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,10 +363,7 @@ def _prepare_output(settings: Settings, records: Sequence[Record]) -> None:
     summary = os.path.join(settings.output_dir, SUMMARY_FILE)
     if os.path.exists(summary):
         os.remove(summary)
-    planned = set()
-    for record in records:
-        for path in output_paths(settings, flat_name(record.rel_path)):
-            planned.add(path)
+    planned = {path for record in records for path in output_paths(settings, flat_name(record.rel_path))}
     for folder in ("images", "labels"):
         path = os.path.join(settings.output_dir, folder)
         os.makedirs(path, exist_ok=True)
@@ -422,6 +417,7 @@ def convert(settings: Settings, records: Sequence[Record], workers: int, skip_ba
                 if not skip_bad_images:
                     raise StepError(result.problem + " (--skip_bad_images true counts such images instead)")
                 LOG.warning("skipping: %s", result.problem)
+                # Listed so that the user can look at them; images without faces are only counted.
                 summary["skipped_images"].append(
                     {"image": record.rel_path, "line": record.line, "reason": result.skip_reason}
                 )
