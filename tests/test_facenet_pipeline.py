@@ -13,7 +13,7 @@ from http_server import add_ngc_model
 from standins import invocations, standin_path, status_lines
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, resolve_settings
-from wider_fixtures import make_wider_zips, random_images
+from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
 MODEL = "nvidia/tao/facenet:unpruned_v2.0"
 SMALL = ["image_width=160", "image_height=96", "train_epochs=2", "retrain_epochs=2", "batch_size=2"]
@@ -94,3 +94,16 @@ def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, 
     log = failure.value.log.read_text()
     assert "detectnet_v2 prune failed" in log
     assert "last" in log and "lines of TAO's output" in log
+def test_provided_wider_data_skips_the_download(tmp_path: Path, served) -> None:
+    server, _ = served
+    wider = make_wider_download(tmp_path / "wider", random_images(4, seed=5), random_images(3, seed=6))
+    run = runner(tmp_path, server, ["wider_urls=http://127.0.0.1:9/unreachable.zip"],
+                 data_inputs={"wider_data": wider})
+    steps = {s.name: s for s in run.run(only=["download_wider", "convert_train", "convert_val"])}
+    manifest = json.loads((steps["download_wider"].outputs["output_dir"] / "download_manifest.json").read_text())
+    assert manifest["downloads"] == []
+    summary = json.loads((steps["convert_val"].outputs["kitti"] / "summary.json").read_text())
+    assert summary["images"] == 3
+    assert not [r for r in server.requests if r.path.endswith(".zip")]
+
+

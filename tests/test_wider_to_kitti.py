@@ -374,3 +374,14 @@ def test_runs_as_a_module_and_exits_2_on_a_user_error(quirky: SplitPaths, tmp_pa
     assert done.returncode == 2
     assert f"{bad}:3: expected 10 numbers" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_provided_wider_data_is_read_instead_of_the_download(tmp_path: Path) -> None:
+    provided = make_wider_download(tmp_path / "provided", quirky_images()[:2], quirky_images()[2:3])
+    empty_download = tmp_path / "download"
+    empty_download.mkdir()
+    w2k.body(["--wider_root", str(empty_download), "--wider_data", str(provided), "--split", "val",
+              "--output_dir", str(tmp_path / "out"), "--workers", "1"])
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["images"] == 1
+    with pytest.raises(StepError, match="--wider_data needs --split"):
+        w2k.body(["--wider_data", str(provided), "--output_dir", str(tmp_path / "o2")])

@@ -518,6 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--annotations", help="its wider_face_<split>_bbx_gt.txt")
     source.add_argument("--wider_root", help="folder the WIDER zips were extracted into")
     source.add_argument("--split", choices=("train", "val"), help="which split of --wider_root")
+    source.add_argument(
+        "--wider_data",
+        help="WIDER data already in place, laid out like --wider_root; when given it is read instead of --wider_root",
+    )
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--width", type=positive_int, default=736)
     parser.add_argument("--height", type=positive_int, default=416)
@@ -538,6 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_source(args: argparse.Namespace) -> Tuple[str, str]:
+    if args.wider_data:
+        # The pipeline always connects the download step's folder; data the user provided wins.
+        if not args.split:
+            raise StepError("--wider_data needs --split train or --split val")
+        LOG.info("reading WIDER data from --wider_data %s", args.wider_data)
+        return find_split(args.wider_data, args.split)
     if args.wider_root:
         if args.images_dir or args.annotations:
             raise StepError("give either --wider_root and --split, or --images_dir and --annotations")
