@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from http_server import add_ngc_model
 from standins import invocations, standin_path, status_lines
@@ -43,7 +44,9 @@ def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> Loca
 
 def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
     server, urls = served
-    run = runner(tmp_path, server, [f"wider_urls={urls}", "train.training_config.checkpoint_interval=1"])
+    store = (tmp_path / "mlruns").as_uri()
+    run = runner(tmp_path, server, [f"wider_urls={urls}", "train.training_config.checkpoint_interval=1"],
+                 MLFLOW_TRACKING_URI=store)
     steps = {step.name: step for step in run.run()}
 
     assert list(steps)[:2] == ["download_wider", "convert_train"]
@@ -83,6 +86,47 @@ def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
     # The key reaches TAO but no step log shows it.
     for step in steps.values():
         assert "--key nvidia_tlt" not in step.log.read_text()
+
+    assert_observed(store, steps)
+
+
+def assert_observed(store: str, steps: dict) -> None:
+    """Live metrics in MLflow (one run per step), the run report and the assembled model."""
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("tao-aml").experiment_id])
+    by_output = {run.data.tags.get("tao_aml.results_dir"): run for run in runs}
+    train = by_output[str(steps["train"].outputs["results"])]
+    assert [(m.step, m.value) for m in client.get_metric_history(train.info.run_id, "train/loss")] == [
+        (0, 1.0), (1, 0.5)]
+    for name in ("evaluate_pretrained", "evaluate_trained", "evaluate_retrained"):
+        metrics = by_output[str(steps[name].outputs["results"])].data.metrics
+        assert metrics["eval/mAP"] == 50.0 and metrics["eval/AP_face"] == 50.0
+    pruned = by_output[str(steps["prune"].outputs["pruned"])].data.metrics
+    assert pruned["prune/pruning_ratio"] == 0.5 and pruned["prune/param_count_before"] == 2
+    assert by_output[str(steps["export"].outputs["onnx"])].data.metrics["export/model_size_mb"] > 0
+    assert by_output[str(steps["engine"].outputs["engine"])].data.metrics["engine/engine_size_mb"] > 0
+    inference = by_output[str(steps["inference"].outputs["results"])]
+    assert [a.path for a in client.list_artifacts(inference.info.run_id, "previews")] == [
+        "previews/images", "previews/preview_grid.jpg"]
+    assert len(client.list_artifacts(inference.info.run_id, "previews/images")) == 5
+
+    report = json.loads((steps["report"].outputs["report"] / "report.json").read_text())
+    assert [(row["model"], row["metric"], row["value"]) for row in report["accuracy"]] == [
+        ("pretrained", "eval/mAP", 50.0), ("trained", "eval/mAP", 50.0), ("pruned + retrained", "eval/mAP", 50.0)]
+    assert report["parameters"] == {"before_pruning": 2.0, "after_pruning": 1.0, "pruning_ratio": 0.5}
+    assert report["sizes"]["exported onnx"]["file"] == "model.onnx"
+    assert report["sizes"]["engine engine"]["file"] == "model.engine"
+    assert report["time"]["train"]["epochs"] == 2 and report["time"]["train"]["time_per_epoch_s"] == 1.0
+    markdown = (steps["report"].outputs["report"] / "report.md").read_text()
+    assert "| pruned + retrained | eval/mAP | 50 |" in markdown and "preview_grid.jpg" in markdown
+
+    model = steps["register_model"].outputs["model"]
+    card = json.loads((model / "model_card.json").read_text())
+    assert {"model.onnx", "model.engine", "cal.bin", "labels.txt"} <= set(card["files"])
+    assert "specs/facenet_inference_kitti_tlt.txt" in card["files"]
+    assert card["tags"]["accuracy"] == "50" and card["family"] == "detectnet_v2"
+    [version] = client.search_model_versions("name='tao-facenet'")
+    assert version.tags["accuracy_metric"] == "eval/mAP" and version.tags["parameters_after_pruning"] == "1"
 
 
 def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:

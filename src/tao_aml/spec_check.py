@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .problems import Problem
 from .steps import detectnet_v2_schema, prototext, spec_edit
+from .steps.bpnet import specs as bpnet_specs
 from .steps.common import StepError
 from .yaml_model import Component
 
@@ -20,11 +21,18 @@ SPEC_ROOTS = {
     "tao_detectnet_v2_evaluate": "Experiment",
     "tao_detectnet_v2_gen_trt_engine": "Experiment",
     "tao_detectnet_v2_inference": "Inference",
+    # bpnet specs are YAML/JSON trees, checked by the bpnet steps' own rule code.
+    "tao_bpnet_dataset_convert": bpnet_specs.COCO,
+    "tao_bpnet_train": bpnet_specs.TRAIN,
+    "tao_bpnet_evaluate": bpnet_specs.INFER,
+    "tao_bpnet_inference": bpnet_specs.INFER,
 }
 
 
 def check_spec(path: Path, root: str, overrides: list[str] | None = None) -> list[str]:
     """Every problem of a template after the overrides are applied; [] when TAO 5.0 accepts it."""
+    if root in bpnet_specs.PATH_FIELDS:
+        return bpnet_specs.template_problems(str(path), root, overrides or [])
     try:
         tree = prototext.parse(path.read_text(encoding="utf-8"), str(path))
         spec_edit.apply_overrides(tree, root, overrides or [], "overrides")

@@ -38,6 +38,8 @@ PORT_REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
 OPTIONAL_BLOCK = re.compile(r"\$\[\[(.*?)\]\]", re.S)
 # A `<registry_name>` left in a value passes azure-ai-ml's validation (shared/EXAMPLES.md).
 PLACEHOLDER = re.compile(r"<[a-z_ -]+>", re.I)
+# Designer's asset library filters on these tags.
+REQUIRED_TAGS = ("family", "tao_version")
 PROSE_KEYS = {"description", "display_name", "command"}
 # Which producer types a consumer of each type accepts.
 COMPATIBLE = {
@@ -80,6 +82,10 @@ class Checker:
         for key in ("display_name", "description", "version"):
             if not comp.raw.get(key):
                 self.add(comp.path, key, "missing (Designer and registries show it)")
+        tags = comp.raw.get("tags") if isinstance(comp.raw.get("tags"), dict) else {}
+        for tag in REQUIRED_TAGS:
+            if not tags.get(tag):
+                self.add(comp.path, f"tags.{tag}", "missing (Designer's asset library lists and searches by it)")
         self._placeholders(comp.path, "", comp.raw)
 
     def _placeholders(self, f: Path, key: str, value: Any) -> None:
@@ -105,7 +111,7 @@ class Checker:
                     self.add(f, key, "outputs cannot be optional in Azure ML")
                 if section == "inputs":
                     self._input_port(f, key, port)
-                if command and not port.description:
+                if (command or section == "inputs") and not port.description:
                     self.add(f, key, "missing description (Designer shows it)")
 
     def _input_port(self, f: Path, key: str, port: Port) -> None:
@@ -278,7 +284,7 @@ def literal_problem(port: Port, value: Any) -> str | None:
     kind = port.type
     if kind in ("integer", "number"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{value!r} is not a {kind}"
+            return f"{value!r} is not {'an' if kind == 'integer' else 'a'} {kind}"
         if kind == "integer" and isinstance(value, float):
             return f"{value!r} is not an integer"
         if port.min is not None and value < port.min:

@@ -1127,9 +1127,13 @@ def bp_inference(ctx: Ctx) -> None:
     else:
         with open(need(a.input, "--input")) as handle:
             content = json.load(handle)
-        if not isinstance(content, dict) or content.get("images") is None:
+        # BpNetInferencer.run takes a list of paths (the notebook's form) or {"images": [...]}.
+        if isinstance(content, list):
+            paths = [str(item) for item in content]
+        elif isinstance(content, dict) and content.get("images") is not None:
+            paths = [item["full_image_path"] for item in content["images"]]
+        else:
             raise TaskError("Verify input json format!")
-        paths = [item["full_image_path"] for item in content["images"]]
     bp_infer_spec(ctx)
     ctx.maybe_fail()
     results = []
@@ -1157,6 +1161,26 @@ def bp_prune(ctx: Ctx) -> None:
     prune(ctx, ctx.args.results_dir)
 
 
+def bp_check_calibration(ctx: Ctx) -> None:
+    """INT8 engines: BaseExporter.get_calibrator generates --cal_data_file from --cal_image_dir when the
+    tensorfile does not exist yet (batches x batch_size images), and refuses an existing cache file."""
+    a = ctx.args
+    if a.engine_file is None or a.data_type != "int8":
+        return
+    if os.path.exists(a.cal_cache_file):
+        raise TaskError(f"A pre-existing cache file exists. Please delete this file and re-run export: "
+                        f"{a.cal_cache_file}")
+    if a.cal_data_file and os.path.isfile(a.cal_data_file):
+        return
+    if not a.cal_data_file or not a.cal_image_dir:
+        raise TaskError("INT8 calibration needs --cal_data_file, generated from --cal_image_dir when absent")
+    images = images_in(need(a.cal_image_dir, "--cal_image_dir", "dir"), DN_IMAGE_EXT)
+    if len(images) < a.batches * a.batch_size:
+        raise TaskError(f"--cal_image_dir holds {len(images)} images, fewer than --batches x --batch_size "
+                        f"({a.batches} x {a.batch_size})")
+    placeholder(a.cal_data_file, {"kind": "tensorfile", "images": len(images)})
+
+
 def bp_export(ctx: Ctx) -> None:
     a = ctx.args
     bp_start(ctx, a.results_dir, "-r/--results_dir", "Starting export.")
@@ -1170,7 +1194,7 @@ def bp_export(ctx: Ctx) -> None:
     output = export_output(ctx, "uff" if a.backend == "uff" else "onnx")
     if a.experiment_spec:
         bp_load(a.experiment_spec)
-    check_calibration(ctx, None)
+    bp_check_calibration(ctx)
     ctx.maybe_fail()
     placeholder(output, {"kind": "onnx", "family": "bpnet", "input_dims": dims,
                          "source": os.path.abspath(a.model)})

@@ -15,6 +15,7 @@ import sys
 from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from .common import StepError
+from .observe import TaskObserver
 
 LOG = logging.getLogger("tao_aml.tao")
 
@@ -109,24 +110,32 @@ def run(
     if env:
         full_env.update(env)
     tail: Deque[str] = collections.deque(maxlen=TAIL_LINES)
+    # Reports status.json and output as metrics while TAO runs (observe.py).
+    observer = TaskObserver(argv, results_dir)
+    observer.start()
     try:
-        proc = subprocess.Popen(
-            list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
-            universal_newlines=True, errors="replace", bufsize=1,
-        )
-    except FileNotFoundError:
-        raise StepError(
-            "{} is not on PATH: this step must run in the TAO 5.0 environment".format(argv[0])
-        ) from None
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        tail.append(line.rstrip("\n"))
-    code = proc.wait()
+        try:
+            proc = subprocess.Popen(
+                list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
+                universal_newlines=True, errors="replace", bufsize=1,
+            )
+        except FileNotFoundError:
+            raise StepError(
+                "{} is not on PATH: this step must run in the TAO 5.0 environment".format(argv[0])
+            ) from None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            tail.append(line.rstrip("\n"))
+            observer.output(line)
+        code = proc.wait()
+    finally:
+        observer.stop()
     sys.stdout.flush()
     status = final_status(results_dir)
     # TAO catches its own spec errors' SystemExit, writes FAILURE and still exits 0.
     failed_status = status is not None and status.get("status") == "FAILURE"
+    observer.finish(succeeded=code == 0 and not failed_status)
     if code != 0 or failed_status:
         raise TaoFailed(
             "{} {} failed (exit code {}){}\n--- last {} lines of TAO's output ---\n{}".format(

@@ -1,0 +1,103 @@
+"""What several bpnet steps share: their command-line arguments and the spec set they write.
+
+Every step that runs a bpnet model (train, evaluate, inference, export) writes, into its output's
+specs/ folder, a train spec and an inference spec that name each other and this node's paths, so
+each `train_spec`, `inference_spec` and `pose_config_path` resolves where TAO reads it.
+"""
+
+import argparse
+import os
+from typing import Callable, Dict, List, Optional
+
+from .. import coco
+from ..cli_types import override_list
+from . import data_root, specs
+
+SPECS = "specs"
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser, train_step: bool) -> None:
+    """The train step's own template is --spec_file (with --overrides); the steps that only run a
+    model name the inference template so, and get the train template and overrides train used."""
+    parser.add_argument("--spec_dir", required=True, help="folder of bpnet spec templates")
+    parser.add_argument("--pose_config_file", default="bpnet_18joints.json", help="pose config JSON in --spec_dir")
+    parser.add_argument("--spec_file", required=True,
+                        help="{} YAML template in --spec_dir".format("train" if train_step else "inference"))
+    parser.add_argument("--overrides", type=override_list, default=[], help="overrides 'a.b=1;c.d=x' of --spec_file")
+    other = "--infer_spec_file" if train_step else "--train_spec_file"
+    parser.add_argument(other, required=True, help="the other template the first one names")
+    if not train_step:
+        parser.add_argument("--train_overrides", type=override_list, default=[],
+                            help="train spec overrides, as the train step applied them")
+
+
+def add_coco_arguments(parser: argparse.ArgumentParser, coco_spec: bool = True) -> None:
+    parser.add_argument("--coco_root", required=True, help="extracted COCO 2017 download")
+    parser.add_argument("--coco_data", default=None, help="COCO already in Azure ML; used instead of --coco_root")
+    parser.add_argument("--annotations", required=True, help="coco_subset output (annotations/)")
+    if coco_spec:
+        parser.add_argument("--coco_spec_file", default="coco_spec.json", help="coco spec JSON in --spec_dir")
+
+
+def coco_links(args: argparse.Namespace, masks: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Links for a data root: both image splits, the checked annotations, and given mask folders."""
+    root = coco.data_root(args.coco_root, args.coco_data)
+    links = {data_root.IMAGES[split]: coco.images_dir(root, split) for split in coco.SPLITS}
+    for split in coco.SPLITS:
+        coco.annotation_file(args.annotations, split)
+    links[data_root.ANNOTATIONS] = os.path.join(args.annotations, data_root.ANNOTATIONS)
+    for split, folder in (masks or {}).items():
+        links[data_root.MASKS[split]] = folder
+    return links
+
+
+def write_coco_spec(args: argparse.Namespace, root: str, out_dir: str, overrides: List[str]) -> str:
+    """The coco spec with this node's data root (the annotation files TAO always loads are there)."""
+
+    def edit(tree: specs.Tree) -> None:
+        tree["root_directory_path"] = root
+        data_root.coco_layout(tree)
+
+    return specs.write(os.path.join(args.spec_dir, args.coco_spec_file), specs.COCO, edit, overrides,
+                       os.path.join(out_dir, SPECS, args.coco_spec_file))
+
+
+def write_model_specs(
+    args: argparse.Namespace, out_dir: str, model: str,
+    edit_train: Optional[Callable[[specs.Tree], None]] = None,
+    edit_infer: Optional[Callable[[specs.Tree], None]] = None,
+) -> Dict[str, str]:
+    """Train and inference specs naming each other, the model and this node's pose config.
+
+    With `edit_train` the train spec is the one TAO trains from (its data paths are checked);
+    without, it is read only for the model's settings. Each template gets its own step's overrides.
+    """
+    train_step = hasattr(args, "infer_spec_file")
+    train_file, infer_file = (
+        (args.spec_file, args.infer_spec_file) if train_step else (args.train_spec_file, args.spec_file))
+    train_overrides, infer_overrides = (args.overrides, []) if train_step else (args.train_overrides, args.overrides)
+    folder = os.path.join(out_dir, SPECS)
+    train_path = os.path.join(folder, train_file)
+    infer_path = os.path.join(folder, infer_file)
+    pose_config = os.path.join(args.spec_dir, args.pose_config_file)
+
+    def train_edit(tree: specs.Tree) -> None:
+        tree["checkpoint_dir"] = out_dir
+        tree["inference_spec"] = infer_path
+        specs.put(tree, "dataloader.pose_config.pose_config_path", pose_config)
+        if edit_train is not None:
+            edit_train(tree)
+
+    def infer_edit(tree: specs.Tree) -> None:
+        tree["model_path"] = model
+        tree["train_spec"] = train_path
+        if edit_infer is not None:
+            edit_infer(tree)
+
+    specs.write(os.path.join(args.spec_dir, train_file), specs.TRAIN, train_edit, train_overrides,
+                train_path, check=False)
+    specs.write(os.path.join(args.spec_dir, infer_file), specs.INFER, infer_edit, infer_overrides,
+                infer_path, check=False)
+    specs.check_written(train_path, specs.TRAIN, data=edit_train is not None)
+    specs.check_written(infer_path, specs.INFER)
+    return {"train": train_path, "infer": infer_path}

@@ -1,0 +1,78 @@
+"""bpnet train (and retrain): fine-tune BodyPoseNet on the TFRecords of dataset_convert.
+
+Train starts from the NGC model; retrain from the pruned model, with a template that sets
+`load_graph: True`. Writes TAO's results into --results_dir: model.epoch-N.hdf5 checkpoints,
+bpnet_model.hdf5 (the last epoch), status.json, and specs/ (the specs TAO read). The learning rate
+is the template's: it is not scaled with --gpus (set it with an override when changing GPUs).
+"""
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from .. import tao
+from ..cli_types import positive_int
+from ..common import StepError, run_main
+from . import EXECUTABLE, data_root, specs
+from .dataset_convert import TFRECORDS, records
+from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
+from .models import FINAL, final_model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bpnet.train", description=__doc__)
+    add_spec_arguments(parser, train_step=True)
+    add_coco_arguments(parser)
+    parser.add_argument("--train_dataset", required=True, help="bpnet dataset_convert output (train)")
+    parser.add_argument("--val_dataset", required=True, help="bpnet dataset_convert output (val)")
+    parser.add_argument("--pretrained_model", required=True, help="folder holding the starting model")
+    parser.add_argument("--results_dir", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--epochs", type=positive_int, required=True)
+    parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
+    parser.add_argument("--gpus", type=positive_int, default=1)
+    return parser
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    pretrained = final_model(args.pretrained_model)
+    train_records, val_records = records(args.train_dataset), records(args.val_dataset)
+    masks = {"train": os.path.join(args.train_dataset, data_root.MASKS["train"]),
+             "val": os.path.join(args.val_dataset, data_root.MASKS["val"])}
+    root = data_root.build(coco_links(args, masks))
+    os.makedirs(args.results_dir, exist_ok=True)
+    coco_spec = write_coco_spec(args, root, args.results_dir, [])
+
+    def edit(tree: specs.Tree) -> None:
+        tree["num_epoch"] = args.epochs
+        tree["pretrained_weights"] = pretrained
+        specs.put(tree, "dataloader.batch_size", args.batch_size)
+        specs.put(tree, specs.DATASET + "root_data_path", root)
+        specs.put(tree, specs.DATASET + "train_records_folder_path", os.path.join(args.train_dataset, TFRECORDS))
+        specs.put(tree, specs.DATASET + "train_records_path", train_records)
+        specs.put(tree, specs.DATASET + "val_records_folder_path", os.path.join(args.val_dataset, TFRECORDS))
+        specs.put(tree, specs.DATASET + "val_records_path", val_records)
+        specs.put(tree, specs.DATASET + "dataset_specs", {"coco": coco_spec})
+
+    written = write_model_specs(args, args.results_dir, pretrained, edit_train=edit)
+    tao.run(
+        tao.build_command(
+            EXECUTABLE, "train",
+            [("--experiment_spec_file", written["train"]), ("--results_dir", args.results_dir),
+             ("--key", args.key)],
+            [("--gpus", args.gpus)],
+        ),
+        args.results_dir,
+    )
+    if not os.path.isfile(os.path.join(args.results_dir, FINAL)):
+        raise StepError("TAO bpnet train finished but wrote no {} in {}".format(FINAL, args.results_dir))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Pick INT8 calibration images from the COCO training split and copy just those.
+
+An image qualifies when at least one non-crowd person in it has at least --min_keypoints labelled
+keypoints (NVIDIA's sample_calibration_images.py rule). --num_images of them are drawn with a
+seeded generator, so the same seed and annotations give the same images. Writes
+<output_dir>/images/ (the folder bpnet export reads with --cal_image_dir) and calibration.json
+(the chosen file names, the seed, how many qualified).
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+from typing import List, Optional
+
+from . import coco
+from .cli_types import positive_int
+from .common import LOG, StepError, atomic_write_text, run_main
+
+IMAGES = "images"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coco_calibration", description=__doc__)
+    parser.add_argument("--coco_root", required=True, help="extracted COCO 2017 download")
+    parser.add_argument("--coco_data", default=None, help="COCO already in Azure ML; used instead of --coco_root")
+    parser.add_argument("--annotations", required=True,
+                        help="folder with annotations/person_keypoints_train2017.json (the coco_subset output)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--num_images", type=positive_int, default=2000)
+    parser.add_argument("--min_keypoints", type=positive_int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    root = coco.data_root(args.coco_root, args.coco_data)
+    source = coco.annotation_file(args.annotations, "train")
+    candidates = coco.well_labelled_images(coco.load_keypoints(source), args.min_keypoints)
+    if not candidates:
+        raise StepError("{}: no image has a person with at least {} labelled keypoints".format(
+            source, args.min_keypoints))
+    if len(candidates) < args.num_images:
+        LOG.warning("only %d images qualify for calibration; using all of them, not %d",
+                    len(candidates), args.num_images)
+    names = sorted(image["file_name"] for image in candidates)
+    chosen = sorted(random.Random(args.seed).sample(names, min(args.num_images, len(names))))
+    images = coco.images_dir(root, "train")
+    target = os.path.join(args.output_dir, IMAGES)
+    os.makedirs(target, exist_ok=True)
+    for name in chosen:
+        source_image = os.path.join(images, name)
+        if not os.path.isfile(source_image):
+            raise StepError("{} names image {}, which is not in {}".format(source, name, images))
+        shutil.copyfile(source_image, os.path.join(target, name))
+    atomic_write_text(os.path.join(args.output_dir, "calibration.json"), json.dumps({
+        "images": chosen, "seed": args.seed, "min_keypoints": args.min_keypoints,
+        "qualifying_images": len(candidates), "annotations": source}, indent=2) + "\n")
+    LOG.info("copied %d calibration images into %s", len(chosen), target)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Check the COCO 2017 keypoint data and write the annotation files the BodyPose steps read.
+
+Reads <root>/annotations/person_keypoints_{train,val}2017.json (root: the download, or the user's
+folder when --coco_data is given), checks each file's structure and that every image it lists is
+in train2017/ or val2017/, and writes <output_dir>/annotations/ with the same two files, cut to the
+first --limit images of each split when given (smoke runs). Images are not copied: later steps read
+them where they are. summary.json counts images, persons and keypoint-labelled persons per split.
+"""
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+from . import coco
+from .cli_types import positive_int
+from .common import LOG, atomic_write_text, run_main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coco_subset", description=__doc__)
+    parser.add_argument("--coco_root", required=True, help="extracted COCO 2017 download")
+    parser.add_argument("--coco_data", default=None, help="COCO already in Azure ML; used instead of --coco_root")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--limit", type=positive_int, default=None, help="first N images of each split")
+    return parser
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    root = coco.data_root(args.coco_root, args.coco_data)
+    summary = {"coco_root": root, "limit": args.limit, "splits": {}}
+    for split in sorted(coco.SPLITS):
+        source = coco.annotation_file(root, split)
+        data = coco.first_images(coco.load_keypoints(source), args.limit)
+        coco.check_image_files(data, coco.images_dir(root, split), source)
+        target = os.path.join(args.output_dir, coco.SPLITS[split][1])
+        atomic_write_text(target, json.dumps(data, separators=(",", ":")))
+        persons = [ann for ann in data["annotations"] if not ann["iscrowd"]]
+        summary["splits"][split] = {
+            "images": len(data["images"]),
+            "persons": len(persons),
+            "persons_with_keypoints": sum(1 for ann in persons if ann["num_keypoints"] > 0),
+            "crowd_annotations": len(data["annotations"]) - len(persons),
+        }
+        LOG.info("%s: %s", split, summary["splits"][split])
+    atomic_write_text(os.path.join(args.output_dir, "summary.json"), json.dumps(summary, indent=2) + "\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Run report: what each stage of a TAO pipeline achieved, from the folders its steps wrote.
+
+Reads any of the stage folders it is given (evaluations, train/retrain results, prune output,
+export and engine folders) of either family, and writes report.json and report.md to --output_dir:
+accuracy of the pretrained, trained and pruned+retrained models, parameter counts, model and
+engine sizes and the time each stage took. Metrics come from TAO's status.json (and bpnet's
+results.csv) through the same names the live metrics use, plus what tao.run recorded in
+step_metrics.json (sizes, parameter counts TAO only prints, durations).
+"""
+
+import argparse
+import csv
+import datetime
+import glob
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+from typing import Dict, List, Optional, Tuple
+
+from . import tracking
+from .common import StepError, atomic_write_text, run_main
+from .metrics import Metrics, TaskMetrics, stage_of
+from .observe import STEP_METRICS
+from .previews import GRID_NAME
+from .status_follow import Record, read_records
+
+LOG = logging.getLogger("tao_aml.report")
+
+# (port, TAO task, what the row is called in the report)
+STAGES = [
+    ("pretrained_evaluation", "evaluate", "pretrained"),
+    ("train", "train", "trained"),
+    ("trained_evaluation", "evaluate", "trained"),
+    ("prune", "prune", "pruned"),
+    ("retrain", "train", "retrained"),
+    ("retrained_evaluation", "evaluate", "pruned + retrained"),
+    ("export", "export", "exported"),
+    ("engine", "gen_trt_engine", "engine"),
+]
+PRIMARY_METRICS = ("eval/mAP", "eval/AP_0.50-0.95_all")  # detectnet_v2 mAP, bpnet COCO keypoint AP
+FILE_KINDS = {"onnx": ("*.onnx",), "engine": ("*.engine", "*.trt"), "calibration_cache": ("*.bin",
+              "*.cache"), "model": ("weights/*.hdf5", "*_model.hdf5", "*.hdf5", "*.tlt")}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="report", description=__doc__)
+    for port, _, label in STAGES:
+        parser.add_argument("--" + port, help="output folder of the {} step".format(label))
+    parser.add_argument("--inference", help="inference results (its preview grid goes into the report)")
+    parser.add_argument("--title", default="TAO pipeline run")
+    parser.add_argument("--output_dir", required=True)
+    return parser
+
+
+def parse_time(record: Record) -> Optional[datetime.datetime]:
+    """StatusLogger's date "M/D/YYYY" and time "H:M:S"."""
+    try:
+        return datetime.datetime.strptime("{} {}".format(record["date"], record["time"]), "%m/%d/%Y %H:%M:%S")
+    except (KeyError, ValueError):
+        return None
+
+
+def results_csv(folder: str) -> Dict[str, str]:
+    """bpnet evaluate's results.csv: one header row of KPI names, one row of values."""
+    path = os.path.join(folder, "results.csv")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) < 2 or len(rows[0]) != len(rows[1]):
+        LOG.warning("%s is not one header row and one value row; not used", path)
+        return {}
+    return dict(zip(rows[0], rows[1]))
+
+
+def model_files(folder: str) -> Dict[str, Dict[str, object]]:
+    """The model, ONNX, engine and calibration cache in a stage folder, with sizes (MB)."""
+    found: Dict[str, Dict[str, object]] = {}
+    for kind, patterns in FILE_KINDS.items():
+        for pattern in patterns:
+            paths = sorted(p for p in glob.glob(os.path.join(folder, pattern))
+                           if os.path.isfile(p) and not os.path.basename(p).startswith("model.epoch-"))
+            if paths:
+                found[kind] = {"file": os.path.relpath(paths[0], folder),
+                               "size_mb": round(os.path.getsize(paths[0]) / 1e6, 6)}
+                break
+    if "model" not in found:
+        checkpoints = glob.glob(os.path.join(folder, "model.epoch-*.hdf5"))
+        if checkpoints:  # bpnet without bpnet_model.hdf5: its newest checkpoint
+            newest = max(checkpoints, key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+            found["model"] = {"file": os.path.basename(newest), "size_mb": round(os.path.getsize(newest) / 1e6, 6)}
+    return found
+
+
+def read_stage(folder: str, task: str) -> Dict[str, object]:
+    """Metrics (last value of each), status, timing and files of one stage folder."""
+    if not os.path.isdir(folder):
+        raise StepError("stage folder {} does not exist".format(folder))
+    mapper = TaskMetrics(task)
+    metrics: Metrics = {}
+    epoch_times: List[float] = []
+    status_path = os.path.join(folder, "status.json")
+    records = read_records(status_path) if os.path.isfile(status_path) else []
+    for record in records:
+        found, _ = mapper.from_record(record)
+        metrics.update(found)
+        if "train/time_per_epoch_s" in found:
+            epoch_times.append(found["train/time_per_epoch_s"])
+    csv_kpi = results_csv(folder)
+    if csv_kpi:
+        metrics.update({k: v for k, v in mapper.from_record({"kpi": csv_kpi})[0].items() if k not in metrics})
+    recorded = os.path.join(folder, STEP_METRICS)
+    if os.path.isfile(recorded):
+        with open(recorded, encoding="utf-8") as handle:
+            try:
+                metrics.update(json.load(handle).get("metrics", {}))
+            except (ValueError, AttributeError):
+                LOG.warning("%s is not readable JSON; not used", recorded)
+    stage: Dict[str, object] = {"task": task, "metrics": dict(sorted(metrics.items())), "files": model_files(folder)}
+    statuses = [r.get("status") for r in records if r.get("status")]
+    if statuses:
+        stage["status"] = statuses[-1]
+    times = [t for t in (parse_time(r) for r in records) if t is not None]
+    duration = metrics.get(stage_of(task) + "/duration_s")
+    if duration is None and len(times) > 1:
+        duration = (max(times) - min(times)).total_seconds()
+    if duration is not None:
+        stage["duration_s"] = duration
+    epochs = [r.get("max_epoch") for r in records if isinstance(r.get("max_epoch"), int)]
+    if epochs:
+        stage["epochs"] = epochs[-1]
+    if epoch_times:
+        stage["time_per_epoch_s"] = statistics.median(epoch_times)
+    return stage
+
+
+def primary_metric(metrics: Dict[str, float]) -> Optional[Tuple[str, float]]:
+    for name in PRIMARY_METRICS:
+        if name in metrics:
+            return name, metrics[name]
+    evals = sorted(k for k in metrics if k.startswith("eval/") and not k.endswith("/duration_s"))
+    return (evals[0], metrics[evals[0]]) if evals else None
+
+
+def summarize(stages: Dict[str, Dict[str, object]], title: str) -> Dict[str, object]:
+    labels = {port: label for port, _, label in STAGES}
+    accuracy = []
+    for port in ("pretrained_evaluation", "trained_evaluation", "retrained_evaluation"):
+        if port in stages:
+            metrics = stages[port]["metrics"]
+            assert isinstance(metrics, dict)
+            primary = primary_metric(metrics)
+            accuracy.append({"model": labels[port], "metric": primary[0] if primary else None,
+                             "value": primary[1] if primary else None,
+                             "metrics": {k: v for k, v in metrics.items() if not k.endswith("/duration_s")}})
+    prune_metrics = stages.get("prune", {}).get("metrics", {})
+    assert isinstance(prune_metrics, dict)
+    parameters = {name: prune_metrics[key] for name, key in (
+        ("before_pruning", "prune/param_count_before"), ("after_pruning", "prune/param_count_after"),
+        ("pruning_ratio", "prune/pruning_ratio")) if key in prune_metrics}
+    sizes = {}
+    for port, _, label in STAGES:
+        files = stages.get(port, {}).get("files", {})
+        assert isinstance(files, dict)
+        for kind, info in sorted(files.items()):
+            sizes["{} {}".format(label, kind.replace("_", " "))] = dict(info, stage=port)
+    timing = {port: {k: stages[port][k] for k in ("duration_s", "epochs", "time_per_epoch_s") if k in stages[port]}
+              for port, _, _ in STAGES if port in stages}
+    return {"title": title, "created": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "accuracy": accuracy, "parameters": parameters, "sizes": sizes, "time": timing, "stages": stages}
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = float(value)
+        return "{:,.0f}".format(value) if value.is_integer() and abs(value) >= 1000 else "{:.4g}".format(value)
+    return "-" if value is None else str(value)
+
+
+def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
+    lines = ["# " + str(report["title"]), "", "Written {}.".format(report["created"]), ""]
+    accuracy = report["accuracy"]
+    assert isinstance(accuracy, list)
+    if accuracy:
+        lines += ["## Accuracy", "", "| model | metric | value | all metrics |", "|---|---|---|---|"]
+        for row in accuracy:
+            others = ", ".join("{} {}".format(k.split("/", 1)[1], _fmt(v)) for k, v in sorted(row["metrics"].items()))
+            lines.append("| {} | {} | {} | {} |".format(row["model"], row["metric"] or "-", _fmt(row["value"]), others))
+        lines.append("")
+    parameters = report["parameters"]
+    assert isinstance(parameters, dict)
+    if parameters:
+        lines += ["## Parameters", "", "| | value |", "|---|---|"]
+        lines += ["| {} | {} |".format(k.replace("_", " "), _fmt(v)) for k, v in parameters.items()]
+        lines.append("")
+    sizes = report["sizes"]
+    assert isinstance(sizes, dict)
+    if sizes:
+        lines += ["## Files", "", "| what | file | size (MB) |", "|---|---|---|"]
+        lines += ["| {} | {} | {} |".format(k, v["file"], _fmt(v["size_mb"])) for k, v in sizes.items()]
+        lines.append("")
+    timing = report["time"]
+    assert isinstance(timing, dict)
+    if timing:
+        lines += ["## Time per stage", "", "| stage | duration (s) | epochs | time per epoch (s) |",
+                  "|---|---|---|---|"]
+        lines += ["| {} | {} | {} | {} |".format(port, _fmt(t.get("duration_s")), _fmt(t.get("epochs")),
+                                                 _fmt(t.get("time_per_epoch_s"))) for port, t in timing.items()]
+        lines.append("")
+    if grid:
+        lines += ["## Inference previews", "", "![previews]({})".format(grid), ""]
+    return "\n".join(lines)
+
+
+def build_report(
+    folders: Dict[str, str], title: str, output_dir: str, inference: Optional[str] = None
+) -> Dict[str, object]:
+    tasks = {port: task for port, task, _ in STAGES}
+    stages = {port: read_stage(folder, tasks[port]) for port, folder in folders.items()}
+    if not stages:
+        raise StepError("no stage folders given: connect at least one evaluation, train, prune or export output")
+    report = summarize(stages, title)
+    os.makedirs(output_dir, exist_ok=True)
+    grid = None
+    if inference and os.path.isfile(os.path.join(inference, GRID_NAME)):
+        shutil.copy(os.path.join(inference, GRID_NAME), os.path.join(output_dir, GRID_NAME))
+        grid = GRID_NAME
+    atomic_write_text(os.path.join(output_dir, "report.json"), json.dumps(report, indent=2) + "\n")
+    atomic_write_text(os.path.join(output_dir, "report.md"), to_markdown(report, grid))
+    return report
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    folders = {port: getattr(args, port) for port, _, _ in STAGES if getattr(args, port)}
+    build_report(folders, args.title, args.output_dir, args.inference)
+    LOG.info("report written to %s", os.path.join(args.output_dir, "report.md"))
+    tracker = tracking.tracker()
+    tracker.log_artifact(args.output_dir, "report")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

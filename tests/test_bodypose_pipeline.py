@@ -1,0 +1,167 @@
+"""The whole BodyPose pipeline runs locally from its YAML: real step code, TAO stand-ins, local HTTP.
+
+Each step reads what the one before it wrote, through the bindings of pipeline_component.yml; the
+bpnet stand-in resolves every image and mask path of the TFRecords as root_data_path + path, so a
+data root that does not find both the (read-only) images and the (converter-written) masks fails here.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coco_fixtures import make_coco, make_coco_zips
+from http_server import add_ngc_model
+from standins import invocations, standin_path, status_lines
+from tao_aml.local_run import LocalRunner, StepFailed
+from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
+
+MODEL = "nvidia/tao/bodyposenet:trainable_v1.0"
+SMALL = ["train_epochs=5", "retrain_epochs=5", "batch_size=2", "calibration_images=3"]
+
+
+def environment_path(environment: str) -> list[str]:
+    return [standin_path("tf1")] if environment == "tao_tf1" else []
+
+
+@pytest.fixture
+def served(http_server):
+    zips = make_coco_zips(http_server.root, train=8, val=4)
+    add_ngc_model(http_server, MODEL, {"model.tlt": b"pretrained weights"})
+    return http_server, ",".join(http_server.url("/" + name) for name in zips)
+
+
+def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> LocalRunner:
+    pipeline = Pipeline.load("bodypose")
+    settings = resolve_settings(pipeline, SMALL + assignments)
+    # Each bpnet step builds its node-local data root of links under TMPDIR.
+    (tmp_path / "node_tmp").mkdir()
+    return LocalRunner(
+        pipeline, settings, tmp_path / "run", data_inputs=data_inputs,
+        env={"TAO_AML_NGC_API_BASE": server.base_url, "TAO_STANDIN_LOG": str(tmp_path / "tao.jsonl"),
+             "TMPDIR": str(tmp_path / "node_tmp"), **env},
+        path_for_environment=environment_path,
+    )
+
+
+def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
+    server, urls = served
+    run = runner(tmp_path, server, [f"coco_urls={urls}", "train.optimizer.momentum=0.8"])
+    steps = {step.name: step for step in run.run()}
+
+    calls = invocations(tmp_path / "tao.jsonl")
+    assert [(c["family"], c["task"]) for c in calls] == [
+        ("bpnet", "dataset_convert"), ("bpnet", "dataset_convert"), ("bpnet", "train"), ("bpnet", "evaluate"),
+        ("bpnet", "prune"), ("bpnet", "train"), ("bpnet", "evaluate"), ("bpnet", "export"), ("bpnet", "inference"),
+    ]
+    assert all(c["ok"] for c in calls)
+    modes = [c["argv"][c["argv"].index("--mode") + 1] for c in calls if c["task"] == "dataset_convert"]
+    assert modes == ["train", "test"]
+
+    subset = json.loads((steps["coco_subset"].outputs["annotations"] / "summary.json").read_text())
+    assert subset["splits"]["train"] == {"images": 8, "persons": 8, "persons_with_keypoints": 6,
+                                         "crowd_annotations": 2}
+
+    # Masks are written to the converter's output, images stay in the download (never copied).
+    train_set = steps["tfrecords_train"].outputs["dataset"]
+    manifest = json.loads((train_set / "dataset.json").read_text())
+    assert manifest["records"] == ["train-fold-000-of-001"]
+    assert len(list((train_set / "train_mask2017").iterdir())) == 6  # images with any person
+    assert not list(train_set.rglob("train2017"))
+
+    trained = steps["train"].outputs["results"]
+    assert (trained / "bpnet_model.hdf5").is_file()
+    spec = yaml.safe_load((trained / "specs" / "bpnet_train_m1_coco.yaml").read_text())
+    dataset = spec["dataloader"]["dataset_config"]
+    coco_spec = json.loads((trained / "specs" / "coco_spec.json").read_text())
+    assert dataset["root_data_path"] == coco_spec["root_directory_path"] and dataset["root_data_path"].endswith("/")
+    assert dataset["train_records_folder_path"] == str(train_set / "tfrecords")
+    assert dataset["train_records_path"] == ["train-fold-000-of-001"]
+    assert spec["num_epoch"] == 5 and spec["dataloader"]["batch_size"] == 2 and spec["optimizer"]["momentum"] == 0.8
+    assert spec["pretrained_weights"].endswith("model.tlt")
+    infer = yaml.safe_load((trained / "specs" / "infer_spec.yaml").read_text())
+    assert spec["inference_spec"] == str(trained / "specs" / "infer_spec.yaml")
+    assert infer["train_spec"] == str(trained / "specs" / "bpnet_train_m1_coco.yaml")
+    assert [line["status"] for line in status_lines(trained)][-1] == "SUCCESS"
+
+    retrained = steps["retrain"].outputs["results"]
+    retrain_spec = yaml.safe_load((retrained / "specs" / "bpnet_retrain_m1_coco.yaml").read_text())
+    assert retrain_spec["load_graph"] is True
+    assert retrain_spec["pretrained_weights"] == str(steps["prune"].outputs["pruned"] / "model_pruned.hdf5")
+    assert "momentum" in retrain_spec["optimizer"] and retrain_spec["optimizer"]["momentum"] == 0.9
+
+    for name in ("evaluate_trained", "evaluate_retrained"):
+        results = steps[name].outputs["results"]
+        assert (results / "results.csv").is_file()
+        assert status_lines(results)[-2]["kpi"]["AP_0.5"] == 0.5
+
+    calibration = steps["calibration"].outputs["calibration"]
+    chosen = json.loads((calibration / "calibration.json").read_text())
+    assert chosen["qualifying_images"] == 4 and len(chosen["images"]) == 3
+    assert sorted(p.name for p in (calibration / "images").iterdir()) == chosen["images"]
+
+    exported = steps["export"].outputs["exported"]
+    assert {"model.onnx", "model.engine", "cal.bin", "cal.tensorfile"} <= {p.name for p in exported.iterdir()}
+    export_call = next(c["argv"] for c in calls if c["task"] == "export")
+    assert export_call[export_call.index("--input_dims") + 1] == "288,384,3"
+    assert export_call[export_call.index("--batches") + 1] == "3"
+
+    inference = steps["inference"].outputs["results"]
+    assert len(list((inference / "images_annotated").iterdir())) == 4
+    strict = yaml.safe_load((inference / "specs" / "infer_spec_retrained_strict.yaml").read_text())
+    assert strict["input_shape"] == [288, 384] and strict["model_path"] == str(exported / "model.engine")
+
+    for step in steps.values():
+        assert "--key nvidia_tlt" not in step.log.read_text()
+
+
+def test_images_per_split_limits_every_step_that_reads_coco(tmp_path: Path, served) -> None:
+    server, urls = served
+    run = runner(tmp_path, server, [f"coco_urls={urls}", "images_per_split=2"])
+    steps = {s.name: s for s in run.run(only=["download_coco", "coco_subset", "tfrecords_val"])}
+    val = json.loads((steps["coco_subset"].outputs["annotations"] / "annotations" /
+                      "person_keypoints_val2017.json").read_text())
+    assert [image["file_name"] for image in val["images"]] == ["000000001001.jpg", "000000001002.jpg"]
+    assert len(list((steps["tfrecords_val"].outputs["dataset"] / "val_mask2017").iterdir())) == 1
+
+
+def test_provided_coco_data_skips_the_download(tmp_path: Path, served) -> None:
+    server, _ = served
+    coco = make_coco(tmp_path / "mine", train=4, val=2)
+    run = runner(tmp_path, server, ["coco_urls=http://127.0.0.1:9/unreachable.zip"], data_inputs={"coco_data": coco})
+    steps = {s.name: s for s in run.run(only=["download_coco", "coco_subset"])}
+    summary = json.loads((steps["coco_subset"].outputs["annotations"] / "summary.json").read_text())
+    assert summary["coco_root"] == str(coco) and summary["splits"]["val"]["images"] == 2
+    assert not [r for r in server.requests if r.path.endswith(".zip")]
+
+
+def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:
+    server, urls = served
+    run = runner(tmp_path, server, [f"coco_urls={urls}"], TAO_STANDIN_FAIL_TASK="bpnet:prune")
+    with pytest.raises(StepFailed) as failure:
+        run.run()
+    assert failure.value.step == "prune"
+    assert "bpnet prune failed" in failure.value.log.read_text()
+
+
+def test_epochs_not_a_multiple_of_checkpoint_interval_fail_before_tao(tmp_path: Path, served) -> None:
+    server, urls = served
+    run = runner(tmp_path, server, [f"coco_urls={urls}", "train_epochs=7"])
+    with pytest.raises(StepFailed) as failure:
+        run.run()
+    assert failure.value.step == "train"
+    assert "num_epoch 7 is not a multiple of checkpoint_n_epoch 5" in failure.value.log.read_text()
+    assert "train" not in [c["task"] for c in invocations(tmp_path / "tao.jsonl")]
+
+
+def test_an_override_breaking_a_tao_rule_is_refused_offline() -> None:
+    pipeline = Pipeline.load("bodypose")
+    with pytest.raises(SettingError) as refused:
+        resolve_settings(pipeline, ["train.num_epoch=7"])
+    assert "num_epoch 7 is not a multiple of checkpoint_n_epoch 5" in str(refused.value)
+    with pytest.raises(SettingError) as refused:
+        resolve_settings(pipeline, ["retrain.dataloader.dataset_config.root_data_path=/data/"])
+    assert "root_data_path is a path the step writes at run time" in str(refused.value)
+    assert resolve_settings(pipeline, ["inference.heatmap_threshold=0.2"]).inputs == {
+        "inference_overrides": "heatmap_threshold=0.2"}

@@ -1,0 +1,116 @@
+"""The run report from recorded BodyPoseNet step outputs (FaceNet's is checked in test_facenet_pipeline.py)."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from tao_aml.steps import report, tracking
+
+BPNET_KPI = ["AP_0.50:0.95_all", "AP_0.5", "AP_0.75", "AP_0.50:0.95_medium", "AP_0.50:0.95_large",
+             "AR_0.50:0.95_all", "AR_0.5", "AR_0.75", "AR_0.50:0.95_medium", "AR_0.50:0.95_large"]
+
+
+def status(folder: Path, *records: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "status.json").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def evaluation(folder: Path, ap: float, kpi_in_status: bool) -> None:
+    values = {name: ap + i / 100 for i, name in enumerate(BPNET_KPI)}
+    kpi = {"kpi": values} if kpi_in_status else {}
+    status(folder, {"date": "1/2/2026", "time": "4:0:0", "status": "STARTED", "message": "Starting Evaluation."},
+           dict({"date": "1/2/2026", "time": "4:1:30", "status": "RUNNING"}, **kpi),
+           {"date": "1/2/2026", "time": "4:2:0", "status": "SUCCESS", "message": "Evaluation finished successfully."})
+    (folder / "results.csv").write_text(",".join(values) + "\n" + ",".join(str(v) for v in values.values()) + "\n")
+
+
+def training(folder: Path, epochs: int, start_minute: int) -> None:
+    # bpnet trains with Keras: TAOStatusLogger writes strings, epochs counted from 1.
+    lines = [{"date": "1/2/2026", "time": f"3:{start_minute}:0", "status": "STARTED", "message": "Starting"}]
+    for epoch in range(1, epochs + 1):
+        lines.append({"date": "1/2/2026", "time": f"3:{start_minute + epoch}:0", "status": "RUNNING",
+                      "epoch": epoch, "max_epoch": epochs, "time_per_epoch": f"0:01:0{epoch}",
+                      "graphical": {"loss": str(1 / epoch), "learning_rate": "2e-05"}})
+    lines.append({"date": "1/2/2026", "time": f"3:{start_minute + epochs}:30", "status": "SUCCESS",
+                  "message": "BPnet training experimenent finished successfully."})
+    status(folder, *lines)
+    for epoch in range(1, epochs + 1):
+        (folder / f"model.epoch-{epoch}.hdf5").write_bytes(b"c" * 1000)
+    (folder / "bpnet_model.hdf5").write_bytes(b"m" * 3_000_000)
+
+
+@pytest.fixture
+def bpnet_outputs(tmp_path: Path) -> dict[str, Path]:
+    out = {port: tmp_path / port for port, _, _ in report.STAGES}
+    evaluation(out["pretrained_evaluation"], 0.40, kpi_in_status=True)
+    training(out["train"], 2, 0)
+    evaluation(out["trained_evaluation"], 0.50, kpi_in_status=True)
+    # bpnet prune writes no kpi; tao.run recorded the counts TAO printed in step_metrics.json.
+    status(out["prune"], {"status": "SUCCESS", "message": "Pruning finished successfully."})
+    (out["prune"] / "model_pruned.hdf5").write_bytes(b"p" * 1_200_000)
+    (out["prune"] / "step_metrics.json").write_text(json.dumps({"task": "prune", "family": "bpnet", "metrics": {
+        "prune/param_count_before": 3_000_000, "prune/param_count_after": 1_200_000, "prune/pruning_ratio": 0.4,
+        "prune/duration_s": 12.5}}))
+    training(out["retrain"], 3, 20)
+    evaluation(out["retrained_evaluation"], 0.48, kpi_in_status=False)  # results.csv only
+    status(out["export"], {"status": "SUCCESS", "message": "Export finished successfully."})
+    for name, size in (("model.onnx", 1_100_000), ("model.engine", 2_000_000), ("cal.bin", 4000)):
+        (out["export"] / name).write_bytes(b"e" * size)
+    del out["engine"]  # bpnet builds its engine in export: no engine step
+    return out
+
+
+def test_bpnet_report(tmp_path: Path, bpnet_outputs: dict[str, Path]) -> None:
+    built = report.build_report({k: str(v) for k, v in bpnet_outputs.items()}, "BodyPoseNet", str(tmp_path / "r"))
+    on_disk = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(built))
+    assert [(row["model"], row["metric"], row["value"]) for row in on_disk["accuracy"]] == [
+        ("pretrained", "eval/AP_0.50-0.95_all", 0.40), ("trained", "eval/AP_0.50-0.95_all", 0.50),
+        ("pruned + retrained", "eval/AP_0.50-0.95_all", 0.48)]
+    assert on_disk["accuracy"][2]["metrics"]["eval/AR_0.50-0.95_large"] == pytest.approx(0.57)
+    assert on_disk["parameters"] == {"before_pruning": 3_000_000, "after_pruning": 1_200_000, "pruning_ratio": 0.4}
+    sizes = {what: (info["file"], info["size_mb"]) for what, info in on_disk["sizes"].items()}
+    assert sizes == {"trained model": ("bpnet_model.hdf5", 3.0), "pruned model": ("model_pruned.hdf5", 1.2),
+                     "retrained model": ("bpnet_model.hdf5", 3.0), "exported calibration cache": ("cal.bin", 0.004),
+                     "exported engine": ("model.engine", 2.0), "exported onnx": ("model.onnx", 1.1)}
+    assert on_disk["time"]["train"] == {"duration_s": 150.0, "epochs": 2, "time_per_epoch_s": 61.5}
+    assert on_disk["time"]["retrain"]["epochs"] == 3 and on_disk["time"]["prune"] == {"duration_s": 12.5}
+    assert on_disk["time"]["pretrained_evaluation"] == {"duration_s": 120.0}
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert markdown.startswith("# BodyPoseNet\n")
+    assert "| pruned + retrained | eval/AP_0.50-0.95_all | 0.48 |" in markdown
+    assert "| before pruning | 3,000,000 |" in markdown and "| exported engine | model.engine | 2 |" in markdown
+    assert "| train | 150 | 2 | 61.5 |" in markdown
+
+
+def test_newest_checkpoint_stands_in_for_a_missing_final_model(tmp_path: Path, bpnet_outputs) -> None:
+    (bpnet_outputs["train"] / "bpnet_model.hdf5").unlink()
+    stage = report.read_stage(str(bpnet_outputs["train"]), "train")
+    assert stage["files"]["model"]["file"] == "model.epoch-2.hdf5"
+
+
+def test_report_step_needs_a_stage_and_existing_folders(tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.reset()
+    with caplog.at_level(logging.ERROR):
+        assert report.main(["--output_dir", str(tmp_path / "r")]) == 2
+        assert report.main(["--train", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "r")]) == 2
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "no stage folders given", f"stage folder {tmp_path / 'missing'} does not exist"]
+
+
+def test_report_step_logs_the_report_to_mlflow(tmp_path: Path, bpnet_outputs, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    tracking.reset()
+    assert report.main(["--retrained_evaluation", str(bpnet_outputs["retrained_evaluation"]),
+                        "--output_dir", str(tmp_path / "r")]) == 0
+    tracking.reset()
+    client = MlflowClient(store)
+    [run] = client.search_runs([client.get_experiment_by_name("tao-aml").experiment_id])
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id, "report")) == [
+        "report/report.json", "report/report.md"]
