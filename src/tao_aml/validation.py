@@ -176,6 +176,7 @@ class Checker:
                 self.add(f, f"{where}.component", f"component file {step.component_ref!r} not found")
             return
         self._compute(parent, step)
+        self._scale(parent, step)
         for name, value in step.inputs.items():
             key = f"{where}.inputs.{name}"
             value = value.get("path", value) if isinstance(value, dict) else value
@@ -216,6 +217,31 @@ class Checker:
                     self.add(f, key, f"{binding} is not an output of this pipeline")
                 else:
                     bound_outputs.add(binding.name)
+
+    def _scale(self, parent: Component, step: Step) -> None:
+        """Node and process counts bound to pipeline inputs must be integer inputs of at least 1."""
+        counts = {
+            "resources.instance_count": (step.raw.get("resources") or {}).get("instance_count"),
+            "distribution.process_count_per_instance": (step.raw.get("distribution") or {}).get(
+                "process_count_per_instance"
+            ),
+        }
+        for where, value in counts.items():
+            key = f"jobs.{step.name}.{where}"
+            try:
+                binding = parse_binding(value)
+            except ValueError as err:
+                self.add(parent.path, key, str(err))
+                continue
+            if binding is None:
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                    self.add(parent.path, key, f"{value!r} is not a whole number of at least 1")
+                continue
+            port = parent.inputs.get(binding.name) if binding.kind == "inputs" else None
+            if port is None:
+                self.add(parent.path, key, f"{binding} is not an input of this pipeline")
+            elif port.type != "integer" or port.min is None or port.min < 1:
+                self.add(parent.path, key, f"{binding.name} must be an integer input with min: 1")
 
     def _compute(self, parent: Component, step: Step) -> None:
         key = f"jobs.{step.name}.compute"

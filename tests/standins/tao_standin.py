@@ -1281,9 +1281,10 @@ def log_invocation(record: dict[str, Any]) -> None:
             handle.write(json.dumps(record) + "\n")
 
 
-def main(kind: str, family: str, argv: Sequence[str]) -> int:
+def main(kind: str, family: str, argv: Sequence[str], extra: dict[str, Any] | None = None) -> int:
     record: dict[str, Any] = {"argv": list(argv), "cwd": os.getcwd(), "kind": kind, "family": family,
-                              "task": argv[1] if len(argv) > 1 else None, "ok": False, "error": None}
+                              "task": argv[1] if len(argv) > 1 else None, "ok": False, "error": None,
+                              **(extra or {})}
     try:
         task, args = check_command_line(kind, family, argv)
         if args.log_file:
@@ -1329,3 +1330,32 @@ def main(kind: str, family: str, argv: Sequence[str]) -> int:
 def run_script(kind: str, family: str) -> None:
     """Entry point of the thin executables."""
     sys.exit(main(kind, family, sys.argv))
+
+
+# Flags the entrypoint strips before the runner sees its arguments (cv/common/entrypoint/entrypoint.py).
+ENTRYPOINT_ONLY = ("--gpus", "--gpu_index", "--use_amp", "--log_file", "-np", "--num_processes",
+                   "--multi-node", "--mpirun-arg")
+
+
+def run_runner(family: str) -> None:
+    """`python -m nvidia_tao_tf1.cv.<family>.scripts.train ...`, as each MPI process runs it.
+
+    The runner's own parser knows no entrypoint flags, the entrypoint's environment must be there,
+    and only Horovod's rank 0 writes checkpoints, the model and status.json.
+    """
+    argv = [family, "train", *sys.argv[1:]]
+    stray = [arg for arg in sys.argv[1:] if arg.split("=", 1)[0] in ENTRYPOINT_ONLY]
+    rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
+    record: dict[str, Any] = {"argv": argv, "cwd": os.getcwd(), "kind": "tf1", "family": family, "task": "train",
+                              "runner": True, "rank": rank, "ok": False, "error": None}
+    if stray or "TF_ENABLE_AUTO_MIXED_PRECISION" not in os.environ:
+        record["error"] = (f"unrecognized arguments: {' '.join(stray)}" if stray
+                           else "TF_ENABLE_AUTO_MIXED_PRECISION is not set (the entrypoint always sets it)")
+        log_invocation(dict(record, exit_code=2))
+        sys.stderr.write(f"train: error: {record['error']}\n")
+        sys.exit(2)
+    if rank != 0:
+        check_command_line("tf1", family, argv)
+        log_invocation(dict(record, ok=True, exit_code=0))
+        sys.exit(0)
+    sys.exit(main("tf1", family, argv, {"runner": True, "rank": 0}))

@@ -3,21 +3,24 @@
 Train starts from the NGC model; retrain from the pruned model, with a template that sets
 `load_graph: True`. Writes TAO's results into --results_dir: model.epoch-N.hdf5 checkpoints,
 bpnet_model.hdf5 (the last epoch), status.json, and specs/ (the specs TAO read). The learning rate
-is the template's: it is not scaled with --gpus (set it with an override when changing GPUs).
+is the template's unless --scale_learning_rate multiplies it by the number of GPUs.
 """
 
 import argparse
+import logging
 import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..cli_types import positive_int
+from .. import launch
+from ..cli_types import boolean, positive_int
 from ..common import StepError, run_main
 from . import EXECUTABLE, data_root, specs
 from .dataset_convert import TFRECORDS, records
 from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
 from .models import FINAL, final_model
+
+LOG = logging.getLogger("tao_aml.bpnet.train")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,19 +34,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", required=True)
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
-    parser.add_argument("--gpus", type=positive_int, default=1)
+    parser.add_argument("--gpus", type=positive_int, default=1, help="GPUs when not started by MPI")
+    parser.add_argument("--resume_from", help="results folder of an earlier run whose newest checkpoint to continue")
+    parser.add_argument(
+        "--scale_learning_rate", type=boolean, default=False,
+        help="multiply the spec's learning rates by the number of GPUs (linear scaling)",
+    )
     return parser
+
+
+LEARNING_RATES = (
+    "optimizer.learning_rate_schedule.base_learning_rate",
+    "optimizer.learning_rate_schedule.min_learning_rate",
+)
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     pretrained = final_model(args.pretrained_model)
+    world = launch.mpi_world()
+    gpus = launch.total_gpus(args.gpus, world)
+    LOG.info("global batch size %d (%d per GPU x %d GPUs)", args.batch_size * gpus, args.batch_size, gpus)
+    spec_dir = launch.step_output_dir(args.results_dir, world)
     train_records, val_records = records(args.train_dataset), records(args.val_dataset)
     masks = {"train": os.path.join(args.train_dataset, data_root.MASKS["train"]),
              "val": os.path.join(args.val_dataset, data_root.MASKS["val"])}
     root = data_root.build(coco_links(args, masks))
     os.makedirs(args.results_dir, exist_ok=True)
-    coco_spec = write_coco_spec(args, root, args.results_dir, [])
+    coco_spec = write_coco_spec(args, root, spec_dir, [])
 
     def edit(tree: specs.Tree) -> None:
         tree["num_epoch"] = args.epochs
@@ -55,18 +73,20 @@ def body(argv: Optional[List[str]]) -> None:
         specs.put(tree, specs.DATASET + "val_records_folder_path", os.path.join(args.val_dataset, TFRECORDS))
         specs.put(tree, specs.DATASET + "val_records_path", val_records)
         specs.put(tree, specs.DATASET + "dataset_specs", {"coco": coco_spec})
+        if args.scale_learning_rate:
+            scaled = launch.scale_learning_rates({p: float(specs.get(tree, p)) for p in LEARNING_RATES}, gpus)
+            for path, value in scaled.items():
+                specs.put(tree, path, value)
+            LOG.info("learning rates scaled x%d: %s", gpus, scaled)
 
-    written = write_model_specs(args, args.results_dir, pretrained, edit_train=edit)
-    tao.run(
-        tao.build_command(
-            EXECUTABLE, "train",
-            [("--experiment_spec_file", written["train"]), ("--results_dir", args.results_dir),
-             ("--key", args.key)],
-            [("--gpus", args.gpus)],
-        ),
-        args.results_dir,
+    written = write_model_specs(args, spec_dir, pretrained, edit_train=edit)
+    launch.run_training(
+        EXECUTABLE,
+        [("--experiment_spec_file", written["train"]), ("--results_dir", args.results_dir), ("--key", args.key)],
+        args.results_dir, args.gpus, world, args.resume_from,
     )
-    if not os.path.isfile(os.path.join(args.results_dir, FINAL)):
+    # Only TAO's master writes the model: the other ranks have nothing to check.
+    if launch.is_rank_zero(world) and not os.path.isfile(os.path.join(args.results_dir, FINAL)):
         raise StepError("TAO bpnet train finished but wrote no {} in {}".format(FINAL, args.results_dir))
 
 

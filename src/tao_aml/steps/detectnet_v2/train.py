@@ -6,12 +6,13 @@ checkpoints, status.json, and specs/ (the spec TAO read).
 """
 
 import argparse
+import logging
 import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..cli_types import name_list, positive_int
+from .. import launch
+from ..cli_types import boolean, name_list, positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
 from . import EXECUTABLE
@@ -19,6 +20,7 @@ from .experiment import set_common, set_datasets
 from .spec_files import add_spec_arguments, spec_copy_path, write_spec
 
 ROOT = "Experiment"
+LOG = logging.getLogger("tao_aml.detectnet_v2.train")
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, train_required: bool = True) -> None:
@@ -45,13 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_name", required=True, help="TAO writes weights/<model_name>.hdf5")
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
-    parser.add_argument("--gpus", type=positive_int, default=1)
+    parser.add_argument("--gpus", type=positive_int, default=1, help="GPUs when not started by MPI")
+    parser.add_argument("--resume_from", help="results folder of an earlier run whose newest checkpoint to continue")
+    parser.add_argument(
+        "--scale_learning_rate", type=boolean, default=False,
+        help="multiply the spec's learning rates by the number of GPUs (linear scaling)",
+    )
     return parser
+
+
+LEARNING_RATES = (
+    "training_config.learning_rate.soft_start_annealing_schedule.min_learning_rate",
+    "training_config.learning_rate.soft_start_annealing_schedule.max_learning_rate",
+)
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     pretrained = find_model(args.pretrained_model)
+    world = launch.mpi_world()
+    gpus = launch.total_gpus(args.gpus, world)
+    LOG.info("global batch size %d (%d per GPU x %d GPUs)", args.batch_size * gpus, args.batch_size, gpus)
 
     def edit(tree):
         set_datasets(tree, [args.train_tfrecords, args.train_kitti], [args.val_tfrecords, args.val_kitti])
@@ -59,27 +75,30 @@ def body(argv: Optional[List[str]]) -> None:
         tree.set("model_config.pretrained_model_file", pretrained)
         tree.set("training_config.num_epochs", args.epochs)
         tree.set("training_config.batch_size_per_gpu", args.batch_size)
+        if args.scale_learning_rate:
+            scaled = launch.scale_learning_rates({p: float(tree.get(p)) for p in LEARNING_RATES}, gpus)
+            for path, value in scaled.items():
+                tree.set(path, value)
+            LOG.info("learning rates scaled x%d: %s", gpus, scaled)
 
     os.makedirs(args.results_dir, exist_ok=True)
     spec = write_spec(
         args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
-        spec_copy_path(args.results_dir, args.spec_file),
+        spec_copy_path(launch.step_output_dir(args.results_dir, world), args.spec_file),
     )
-    tao.run(
-        tao.build_command(
-            EXECUTABLE, "train",
-            [
-                ("--experiment_spec_file", spec),
-                ("--results_dir", args.results_dir),
-                ("--model_name", args.model_name),
-                ("--key", args.key),
-            ],
-            [("--gpus", args.gpus)],
-        ),
-        args.results_dir,
+    launch.run_training(
+        EXECUTABLE,
+        [
+            ("--experiment_spec_file", spec),
+            ("--results_dir", args.results_dir),
+            ("--model_name", args.model_name),
+            ("--key", args.key),
+        ],
+        args.results_dir, args.gpus, world, args.resume_from,
     )
     weights = os.path.join(args.results_dir, "weights", args.model_name + ".hdf5")
-    if not os.path.isfile(weights):
+    # Only TAO's master writes the model: the other ranks have nothing to check.
+    if launch.is_rank_zero(world) and not os.path.isfile(weights):
         raise StepError("TAO train finished but wrote no {}".format(weights))
 
 

@@ -1,0 +1,142 @@
+"""How a TAO train task starts: by TAO's entrypoint, or directly under Azure ML's MPI launcher.
+
+With `distribution: {type: mpi}` Azure ML starts one process per GPU on every node and sets Open
+MPI's variables. TAO's entrypoint would start a second mpirun inside each of them, so under MPI
+every process runs the task's runner module itself, with the environment the entrypoint gives it
+(facts/tao5.md, "Several GPUs and several nodes"); Horovod inside the runner takes one GPU per
+local rank. Without MPI (a workstation, a local run) the entrypoint is used with `--gpus N`.
+"""
+
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from . import tao
+from .common import StepError
+
+LOG = logging.getLogger("tao_aml.launch")
+
+RUNNER_MODULE = "nvidia_tao_tf1.cv.{family}.scripts.train"
+# TAO's checkpoints: detectnet_v2 model.epoch-E.{ckzip,hdf5}, bpnet model.epoch-E.hdf5.
+CHECKPOINT = re.compile(r"^model\.epoch-(\d+)\.[A-Za-z0-9]+$")
+
+
+class World(NamedTuple):
+    """This process's place among the processes Azure ML's MPI launcher started."""
+
+    rank: int
+    size: int
+    local_rank: int
+
+
+def mpi_world(environ: Optional[Dict[str, str]] = None) -> Optional[World]:
+    """The Open MPI world this process belongs to, or None when not started by mpirun."""
+    env = os.environ if environ is None else environ
+    if "OMPI_COMM_WORLD_RANK" not in env:
+        return None
+    try:
+        return World(
+            int(env["OMPI_COMM_WORLD_RANK"]),
+            int(env.get("OMPI_COMM_WORLD_SIZE", "1")),
+            int(env.get("OMPI_COMM_WORLD_LOCAL_RANK", "0")),
+        )
+    except ValueError as err:
+        raise StepError("Open MPI's rank variables are not numbers: {}".format(err)) from None
+
+
+def is_rank_zero(world: Optional[World]) -> bool:
+    """Only the first process writes what the step adds beyond TAO (TAO's master does the same)."""
+    return world is None or world.rank == 0
+
+
+def step_output_dir(results_dir: str, world: Optional[World]) -> str:
+    """Where this process writes its own copies of the specs: other ranks keep theirs off the output."""
+    if is_rank_zero(world):
+        return results_dir
+    return tempfile.mkdtemp(prefix="tao_aml_rank{}_".format(world.rank if world else 0))
+
+
+def total_gpus(gpus: int, world: Optional[World]) -> int:
+    return world.size if world is not None else gpus
+
+
+def scale_learning_rates(values: Dict[str, float], gpus: int) -> Dict[str, float]:
+    """Linear scaling: TAO takes the batch size per GPU and leaves the learning rate as written."""
+    return {path: value * gpus for path, value in values.items()}
+
+
+def run_training(
+    family: str,
+    task_flags: Sequence[Tuple[str, tao.FlagValue]],
+    results_dir: str,
+    gpus: int,
+    world: Optional[World],
+    resume_from: Optional[str],
+) -> None:
+    """Resume when there is something to resume from, then start TAO training for this process."""
+    if is_rank_zero(world):
+        prepare_resume(results_dir, resume_from)
+    argv, env = train_command(family, task_flags, gpus, world)
+    if world is not None:
+        LOG.info("rank %d of %d (local rank %d) runs TAO's train runner directly", world.rank, world.size,
+                 world.local_rank)
+    tao.run(argv, results_dir, env)
+
+
+def train_command(
+    family: str, task_flags: Sequence[Tuple[str, tao.FlagValue]], gpus: int, world: Optional[World], amp: bool = False
+) -> Tuple[List[str], Dict[str, str]]:
+    """argv and extra environment that start TAO training in this process's situation."""
+    if world is None:
+        global_flags: List[Tuple[str, tao.FlagValue]] = [("--gpus", gpus), ("--use_amp", amp)]
+        return tao.build_command(family, "train", task_flags, global_flags), {}
+    # The same flags and the same safety checks as through the entrypoint, minus its global flags.
+    runner_flags = tao.build_command(sys.executable, "train", task_flags)[2:]
+    argv = [sys.executable, "-m", RUNNER_MODULE.format(family=family)] + runner_flags
+    return argv, {"TF_ENABLE_AUTO_MIXED_PRECISION": "1" if amp else "0"}
+
+
+def latest_checkpoint(folder: str) -> Optional[Tuple[int, List[str]]]:
+    """(epoch, file names) of the newest TAO checkpoint in `folder`, or None."""
+    if not os.path.isdir(folder):
+        return None
+    by_epoch: Dict[int, List[str]] = {}
+    for name in os.listdir(folder):
+        match = CHECKPOINT.match(name)
+        if match:
+            by_epoch.setdefault(int(match.group(1)), []).append(name)
+    if not by_epoch:
+        return None
+    epoch = max(by_epoch)
+    return epoch, sorted(by_epoch[epoch])
+
+
+def prepare_resume(results_dir: str, resume_from: Optional[str]) -> Optional[int]:
+    """Make TAO continue from the newest checkpoint; returns the epoch it resumes after, if any.
+
+    TAO resumes from the newest checkpoint in its results folder. After a preemption Azure ML
+    restarts the job on the same output folder, which already holds them; a new job given
+    `resume_from` (an earlier run's results) is seeded with that run's newest checkpoint.
+    """
+    own = latest_checkpoint(results_dir)
+    if own is not None:
+        LOG.info("resuming from checkpoint %s (epoch %d) already in %s", own[1][0], own[0], results_dir)
+        return own[0]
+    if not resume_from:
+        return None
+    seed = latest_checkpoint(resume_from)
+    if seed is None:
+        raise StepError(
+            "--resume_from {} holds no TAO checkpoint (model.epoch-N.*); connect the results folder "
+            "of an earlier train or retrain step".format(resume_from)
+        )
+    epoch, names = seed
+    os.makedirs(results_dir, exist_ok=True)
+    for name in names:
+        shutil.copy2(os.path.join(resume_from, name), os.path.join(results_dir, name))
+    LOG.info("resuming from checkpoint %s (epoch %d) copied from %s", names[0], epoch, resume_from)
+    return epoch

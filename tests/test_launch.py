@@ -1,0 +1,111 @@
+"""Training under Azure ML's MPI launcher, and resuming after a preemption or from an earlier run."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from standins import STANDINS, invocations, status_lines
+from tao_aml.steps import launch
+from tao_aml.steps.common import StepError
+from tao_aml.steps.detectnet_v2 import train
+from test_detectnet_v2_steps import data, train_args  # noqa: F401  (data is a fixture)
+
+SPEC = "facenet_train_resnet18_kitti.txt"
+EVERY_EPOCH = "training_config.checkpoint_interval=1"
+
+
+@pytest.fixture
+def tao_log(tmp_path, monkeypatch) -> Path:
+    log = tmp_path / "tao.jsonl"
+    monkeypatch.setenv("TAO_STANDIN_LOG", str(log))
+    # Where `python -m nvidia_tao_tf1.cv.<family>.scripts.train` finds the runner stand-ins.
+    monkeypatch.setenv("PYTHONPATH", str(STANDINS / "python"))
+    return log
+
+
+def as_rank(monkeypatch, rank: int, size: int) -> None:
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", str(rank))
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", str(size))
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", str(rank % 2))
+
+
+def test_under_mpi_each_rank_runs_the_train_runner_without_a_second_mpirun(data, tmp_path, monkeypatch, tao_log):
+    as_rank(monkeypatch, 0, 4)
+    results = tmp_path / "results"
+    assert train.main(train_args(data, results, "--gpus", "2", "--scale_learning_rate", "true")) == 0
+    call = invocations(tao_log)[-1]
+    assert call["runner"] and call["rank"] == 0 and call["ok"]
+    assert "--gpus" not in call["argv"] and not any("mpirun" in a for a in call["argv"])
+    assert (results / "weights" / "resnet18_detector.hdf5").is_file()
+    spec = (results / "specs" / SPEC).read_text()
+    assert "max_learning_rate: 0.0002" in spec and "min_learning_rate: 2e-06" in spec  # 5e-05 x 4 GPUs
+
+
+def test_other_ranks_write_nothing_into_the_output(data, tmp_path, monkeypatch, tao_log):
+    as_rank(monkeypatch, 3, 4)
+    results = tmp_path / "results"
+    assert train.main(train_args(data, results)) == 0
+    call = invocations(tao_log)[-1]
+    assert call["runner"] and call["rank"] == 3 and call["ok"]
+    assert not (results / "specs").exists() and not (results / "weights").exists()
+    assert not (results / "status.json").exists()
+
+
+def test_without_mpi_the_entrypoint_gets_the_gpu_count(data, tmp_path, monkeypatch, tao_log):
+    monkeypatch.delenv("OMPI_COMM_WORLD_RANK", raising=False)
+    assert train.main(train_args(data, tmp_path / "results", "--gpus", "2")) == 0
+    call = invocations(tao_log)[-1]
+    assert not call.get("runner") and call["argv"][1] == "train" and "--gpus" in call["argv"]
+
+
+def epochs_run(results: Path) -> list[int]:
+    return [line["epoch"] for line in status_lines(results) if "epoch" in line]
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint_on_the_same_folder(data, tmp_path, monkeypatch, tao_log,
+                                                                           caplog):
+    caplog.set_level(logging.INFO)
+    results = tmp_path / "results"
+    args = train_args(data, results, "--overrides", EVERY_EPOCH)
+    args[args.index("--epochs") + 1] = "3"
+    monkeypatch.setenv("TAO_STANDIN_KILL_AFTER_EPOCHS", "1")
+    assert train.main(args) == 2  # the node was taken after one epoch
+    assert launch.latest_checkpoint(str(results))[0] == 1
+    monkeypatch.delenv("TAO_STANDIN_KILL_AFTER_EPOCHS")
+    assert train.main(args) == 0
+    assert epochs_run(results) == [0, 1, 2]  # epoch 0 once, then only the remaining ones
+    assert "resuming from checkpoint model.epoch-1" in caplog.text
+
+
+def test_resume_from_an_earlier_run_seeds_the_new_results(data, tmp_path, monkeypatch, tao_log, caplog):
+    caplog.set_level(logging.INFO)
+    earlier = tmp_path / "earlier"
+    args = train_args(data, earlier, "--overrides", EVERY_EPOCH)
+    args[args.index("--epochs") + 1] = "3"
+    monkeypatch.setenv("TAO_STANDIN_KILL_AFTER_EPOCHS", "2")
+    assert train.main(args) == 2
+    monkeypatch.delenv("TAO_STANDIN_KILL_AFTER_EPOCHS")
+    fresh = tmp_path / "fresh"
+    args = train_args(data, fresh, "--overrides", EVERY_EPOCH, "--resume_from", str(earlier))
+    args[args.index("--epochs") + 1] = "3"
+    assert train.main(args) == 0
+    assert epochs_run(fresh) == [2]
+    assert f"copied from {earlier}" in caplog.text
+    assert json.loads((fresh / "status.json").read_text().splitlines()[-1])["status"] == "SUCCESS"
+
+
+def test_resume_from_a_folder_without_checkpoints_is_refused(data, tmp_path, tao_log, caplog):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train.main(train_args(data, tmp_path / "r", "--resume_from", str(empty))) == 2
+    assert "holds no TAO checkpoint (model.epoch-N.*)" in caplog.text
+    assert invocations(tao_log) == [] or all(c["task"] != "train" for c in invocations(tao_log))
+
+
+def test_mpi_variables_that_are_not_numbers() -> None:
+    with pytest.raises(StepError, match="not numbers"):
+        launch.mpi_world({"OMPI_COMM_WORLD_RANK": "x"})
+    assert launch.mpi_world({}) is None
+    assert launch.mpi_world({"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "8"}) == launch.World(1, 8, 0)
