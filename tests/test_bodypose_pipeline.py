@@ -107,6 +107,10 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert export_call[export_call.index("--input_dims") + 1] == "288,384,3"
     assert export_call[export_call.index("--batches") + 1] == "3"
 
+    report_json = json.loads((steps["report"].outputs["report"] / "report.json").read_text())
+    assert [row["model"] for row in report_json["accuracy"]] == ["trained", "pruned + retrained"]
+    assert "gpu_hours" in report_json["time"]["train"]
+    assert (steps["register_model"].outputs["model"] / "model_card.json").is_file()
     inference = steps["inference"].outputs["results"]
     assert len(list((inference / "images_annotated").iterdir())) == 4
     strict = yaml.safe_load((inference / "specs" / "infer_spec_retrained_strict.yaml").read_text())

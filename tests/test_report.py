@@ -63,7 +63,8 @@ def bpnet_outputs(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_bpnet_report(tmp_path: Path, bpnet_outputs: dict[str, Path]) -> None:
-    built = report.build_report({k: str(v) for k, v in bpnet_outputs.items()}, "BodyPoseNet", str(tmp_path / "r"))
+    built = report.build_report({k: str(v) for k, v in bpnet_outputs.items()}, "BodyPoseNet", str(tmp_path / "r"),
+                                training_gpus=8)
     on_disk = json.loads((tmp_path / "r" / "report.json").read_text())
     assert on_disk == json.loads(json.dumps(built))
     assert [(row["model"], row["metric"], row["value"]) for row in on_disk["accuracy"]] == [
@@ -75,14 +76,17 @@ def test_bpnet_report(tmp_path: Path, bpnet_outputs: dict[str, Path]) -> None:
     assert sizes == {"trained model": ("bpnet_model.hdf5", 3.0), "pruned model": ("model_pruned.hdf5", 1.2),
                      "retrained model": ("bpnet_model.hdf5", 3.0), "exported calibration cache": ("cal.bin", 0.004),
                      "exported engine": ("model.engine", 2.0), "exported onnx": ("model.onnx", 1.1)}
-    assert on_disk["time"]["train"] == {"duration_s": 150.0, "epochs": 2, "time_per_epoch_s": 61.5}
-    assert on_disk["time"]["retrain"]["epochs"] == 3 and on_disk["time"]["prune"] == {"duration_s": 12.5}
-    assert on_disk["time"]["pretrained_evaluation"] == {"duration_s": 120.0}
+    # GPU-hours: wall time x 8 GPUs (2 nodes x 4) for train and retrain, x 1 for every other stage.
+    assert on_disk["time"]["train"] == {"duration_s": 150.0, "epochs": 2, "time_per_epoch_s": 61.5,
+                                        "gpu_hours": 0.3333}
+    assert on_disk["time"]["retrain"]["epochs"] == 3
+    assert on_disk["time"]["prune"] == {"duration_s": 12.5, "gpu_hours": 0.0035}
+    assert on_disk["time"]["pretrained_evaluation"] == {"duration_s": 120.0, "gpu_hours": 0.0333}
     markdown = (tmp_path / "r" / "report.md").read_text()
     assert markdown.startswith("# BodyPoseNet\n")
     assert "| pruned + retrained | eval/AP_0.50-0.95_all | 0.48 |" in markdown
     assert "| before pruning | 3,000,000 |" in markdown and "| exported engine | model.engine | 2 |" in markdown
-    assert "| train | 150 | 2 | 61.5 |" in markdown
+    assert "| train | 150 | 2 | 61.5 | 0.3333 |" in markdown
 
 
 def test_newest_checkpoint_stands_in_for_a_missing_final_model(tmp_path: Path, bpnet_outputs) -> None:

@@ -21,6 +21,7 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from . import tracking
+from .cli_types import positive_int
 from .common import StepError, atomic_write_text, run_main
 from .metrics import Metrics, TaskMetrics, stage_of
 from .observe import STEP_METRICS
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--" + port, help="output folder of the {} step".format(label))
     parser.add_argument("--inference", help="inference results (its preview grid goes into the report)")
     parser.add_argument("--title", default="TAO pipeline run")
+    parser.add_argument("--nodes", type=positive_int, default=1, help="nodes train and retrain ran on")
+    parser.add_argument("--gpus_per_node", type=positive_int, default=1, help="GPUs per node of train and retrain")
     parser.add_argument("--output_dir", required=True)
     return parser
 
@@ -145,7 +148,22 @@ def primary_metric(metrics: Dict[str, float]) -> Optional[Tuple[str, float]]:
     return (evals[0], metrics[evals[0]]) if evals else None
 
 
-def summarize(stages: Dict[str, Dict[str, object]], title: str) -> Dict[str, object]:
+# Train and retrain run on nodes x GPUs; every other stage here is one process on one GPU.
+DISTRIBUTED_STAGES = ("train", "retrain")
+
+
+def gpu_hours(stages: Dict[str, Dict[str, object]], training_gpus: int) -> Dict[str, float]:
+    """What each stage cost in GPU time: wall time x the GPUs it held."""
+    hours = {}
+    for port, stage in stages.items():
+        duration = stage.get("duration_s")
+        if isinstance(duration, (int, float)):
+            gpus = training_gpus if port in DISTRIBUTED_STAGES else 1
+            hours[port] = round(float(duration) / 3600.0 * gpus, 4)
+    return hours
+
+
+def summarize(stages: Dict[str, Dict[str, object]], title: str, training_gpus: int = 1) -> Dict[str, object]:
     labels = {port: label for port, _, label in STAGES}
     accuracy = []
     for port in ("pretrained_evaluation", "trained_evaluation", "retrained_evaluation"):
@@ -169,6 +187,8 @@ def summarize(stages: Dict[str, Dict[str, object]], title: str) -> Dict[str, obj
             sizes["{} {}".format(label, kind.replace("_", " "))] = dict(info, stage=port)
     timing = {port: {k: stages[port][k] for k in ("duration_s", "epochs", "time_per_epoch_s") if k in stages[port]}
               for port, _, _ in STAGES if port in stages}
+    for port, hours in gpu_hours(stages, training_gpus).items():
+        timing[port]["gpu_hours"] = hours
     return {"title": title, "created": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "accuracy": accuracy, "parameters": parameters, "sizes": sizes, "time": timing, "stages": stages}
 
@@ -205,10 +225,11 @@ def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
     timing = report["time"]
     assert isinstance(timing, dict)
     if timing:
-        lines += ["## Time per stage", "", "| stage | duration (s) | epochs | time per epoch (s) |",
-                  "|---|---|---|---|"]
-        lines += ["| {} | {} | {} | {} |".format(port, _fmt(t.get("duration_s")), _fmt(t.get("epochs")),
-                                                 _fmt(t.get("time_per_epoch_s"))) for port, t in timing.items()]
+        lines += ["## Time per stage", "", "| stage | duration (s) | epochs | time per epoch (s) | GPU-hours |",
+                  "|---|---|---|---|---|"]
+        lines += ["| {} | {} | {} | {} | {} |".format(port, _fmt(t.get("duration_s")), _fmt(t.get("epochs")),
+                                                      _fmt(t.get("time_per_epoch_s")), _fmt(t.get("gpu_hours")))
+                  for port, t in timing.items()]
         lines.append("")
     if grid:
         lines += ["## Inference previews", "", "![previews]({})".format(grid), ""]
@@ -216,13 +237,13 @@ def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
 
 
 def build_report(
-    folders: Dict[str, str], title: str, output_dir: str, inference: Optional[str] = None
+    folders: Dict[str, str], title: str, output_dir: str, inference: Optional[str] = None, training_gpus: int = 1
 ) -> Dict[str, object]:
     tasks = {port: task for port, task, _ in STAGES}
     stages = {port: read_stage(folder, tasks[port]) for port, folder in folders.items()}
     if not stages:
         raise StepError("no stage folders given: connect at least one evaluation, train, prune or export output")
-    report = summarize(stages, title)
+    report = summarize(stages, title, training_gpus)
     os.makedirs(output_dir, exist_ok=True)
     grid = None
     if inference and os.path.isfile(os.path.join(inference, GRID_NAME)):
@@ -236,7 +257,7 @@ def build_report(
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     folders = {port: getattr(args, port) for port, _, _ in STAGES if getattr(args, port)}
-    build_report(folders, args.title, args.output_dir, args.inference)
+    build_report(folders, args.title, args.output_dir, args.inference, args.nodes * args.gpus_per_node)
     LOG.info("report written to %s", os.path.join(args.output_dir, "report.md"))
     tracker = tracking.tracker()
     tracker.log_artifact(args.output_dir, "report")
