@@ -32,6 +32,7 @@ class FakeAzure:
     streamed: list[str] = field(default_factory=list)
     published: list[tuple[str, Any]] = field(default_factory=list)  # (ops, entity) in call order
     created_computes: list[Any] = field(default_factory=list)
+    children: dict[str, list[Any]] = field(default_factory=dict)  # job -> child jobs (name, display_name, type)
 
     def check_sign_in(self) -> None:
         if not self.signed_in:
@@ -80,6 +81,9 @@ class JobOperations:
 
     def get(self, name: str) -> Any:
         return SimpleNamespace(name=name, status=self.azure.final_status)
+
+    def list(self, parent_job_name: str | None = None) -> list[Any]:
+        return list(self.azure.children.get(parent_job_name or "", []))
 
 
 class AssetOperations:

@@ -16,9 +16,11 @@ from http_server import add_ngc_model
 from standins import invocations, standin_path, status_lines
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
+from tao_aml.profiles import profile_assignments
 
 MODEL = "nvidia/tao/bodyposenet:trainable_v1.0"
-SMALL = ["train_epochs=5", "retrain_epochs=5", "batch_size=2", "calibration_images=3"]
+# The smoke profile users run first, with INT8 (calibration exercised) on fewer images than the test set holds.
+SMALL = profile_assignments(Pipeline.load("bodypose"), "smoke") + ["calibration_images=3", "engine_precision=int8"]
 
 
 def environment_path(environment: str) -> list[str]:

@@ -14,10 +14,15 @@ from http_server import add_ngc_model
 from standins import invocations, standin_path, status_lines
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, resolve_settings
+from tao_aml.profiles import profile_assignments
 from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
 MODEL = "nvidia/tao/facenet:unpruned_v2.0"
-SMALL = ["image_width=160", "image_height=96", "train_epochs=2", "retrain_epochs=2", "batch_size=2"]
+# The smoke profile users run first, with smaller images; two epochs and INT8 so that resuming
+# checkpoints and calibration are exercised too.
+SMALL = profile_assignments(Pipeline.load("facenet"), "smoke") + [
+    "image_width=160", "image_height=96", "train_epochs=2", "retrain_epochs=2", "engine_precision=int8",
+]
 
 
 def environment_path(environment: str) -> list[str]:

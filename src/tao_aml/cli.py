@@ -40,7 +40,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from .graph import write_graph
-    from .submit import FINISHED_OK, build_job, follow, send, write_resolved
+    from .pipelines import Pipeline
+    from .profiles import format_value
+    from .submit import FINISHED_OK, build_job, follow, resume_data, send, write_resolved
     from .workspace import WorkspaceError, azure_errors, connect, resolve_target
 
     assignments = list(args.set)
@@ -48,12 +50,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
         assignments.append(f"gpu_compute={args.gpu_compute}")
     if args.cpu_compute:
         assignments.append(f"cpu_compute={args.cpu_compute}")
+    if args.dry_run and args.resume_from:
+        error("--resume-from needs a workspace (it looks up the earlier job's steps there); drop --dry-run")
+        return EXIT_USAGE
+    client, data = None, {}
     try:
         # Offline first: a missing workspace is reported before anything is built.
         target = None if args.dry_run else resolve_target(
             args.config, args.subscription, args.resource_group, args.workspace
         )
-        built = build_job(args.pipeline, assignments, args.experiment, Path(args.root))
+        if args.resume_from:
+            pipeline = Pipeline.load(args.pipeline, Path(args.root))
+            client = connect(target)
+            with azure_errors(target):
+                data = resume_data(client, pipeline, args.resume_from)
+        built = build_job(args.pipeline, assignments, args.experiment, Path(args.root), args.profile, data)
     except SettingError as err:
         error(str(err))
         return EXIT_USAGE
@@ -66,13 +77,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"pipeline {args.pipeline}: {len(built.steps)} steps, validated offline")
     width = max(len(step.name) for step in built.steps)
     for step in built.steps:
-        print(f"  {step.name:<{width}}  on {step.compute:<14} {step.component}")
+        print(f"  {step.name:<{width}}  " + ", ".join(step.details()))
+    print("pipeline inputs" + (f" (profile {args.profile}, then --set)" if args.profile else "") + ":")
+    for name, value in built.inputs.items():
+        print(f"  {name} = {'(not set)' if value is None else format_value(value)}")
     print(f"resolved job written to {resolved}")
     print("step graph written to " + ", ".join(map(str, pictures)))
     if target is None:
         return EXIT_OK
     try:
-        client = connect(target)
+        client = client or connect(target)
         with azure_errors(target):
             job = send(client, built)
         print(f"submitted {job.name} to {target}, experiment {job.experiment_name}")
@@ -93,6 +107,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"job {job.name} finished: {status}")
     return EXIT_OK if status == FINISHED_OK else EXIT_FAILED
+
+
+def cmd_profile_show(args: argparse.Namespace) -> int:
+    from .pipelines import Pipeline
+    from .profiles import show
+
+    try:
+        lines = show(Pipeline.load(args.pipeline, Path(args.root)), args.profile)
+    except SettingError as err:
+        error(str(err))
+        return EXIT_USAGE
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -171,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--gpu-compute", help="GPU cluster name (default: the pipeline's gpu_compute)")
     submit.add_argument("--cpu-compute", help="CPU cluster name (default: the pipeline's cpu_compute)")
+    submit.add_argument(
+        "--profile", help="named input values of pipelines/<name>/profiles.yml, e.g. smoke; --set wins over them"
+    )
+    submit.add_argument(
+        "--resume-from", metavar="JOB_NAME",
+        help="continue train and retrain from the checkpoints of this earlier job (needs a workspace)",
+    )
     submit.add_argument("--experiment", help="experiment name (default: the pipeline's)")
     submit.add_argument("--output-dir", default="build", help="where the resolved job and step graph are written")
     mode = submit.add_mutually_exclusive_group()
@@ -178,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--stream", action="store_true", help="follow the job's logs; exit 1 if it fails")
     add_workspace_arguments(submit)
     submit.set_defaults(func=cmd_submit)
+
+    profile = sub.add_parser("profile", help="show a pipeline's profiles (named input values)")
+    profile_sub = profile.add_subparsers(dest="action", required=True)
+    show = profile_sub.add_parser(
+        "show", parents=[common], help="print a profile as `az ml job create --set` and `tao-aml submit --set` lines"
+    )
+    show.add_argument("pipeline", help="pipeline name, e.g. facenet")
+    show.add_argument("profile", help="profile name, e.g. smoke")
+    show.set_defaults(func=cmd_profile_show)
 
     register = sub.add_parser(
         "register", parents=[common],

@@ -1,6 +1,6 @@
 """A picture of a pipeline's step graph: Mermaid in Markdown always, SVG when Graphviz `dot` is installed.
 
-Each node shows the step's name and `StepPlan.details()` (component, compute); nodes are coloured by
+Each node shows the step's name and `StepPlan.details()` (component, compute, nodes x GPUs); nodes are coloured by
 the pipeline input that names their compute, so GPU and CPU steps stand apart.
 """
 

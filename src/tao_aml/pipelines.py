@@ -63,6 +63,7 @@ class Settings:
 
     inputs: dict[str, Any] = field(default_factory=dict)
     spec_overrides: dict[str, list[str]] = field(default_factory=dict)
+    data: dict[str, str] = field(default_factory=dict)  # data input -> URI (azureml://jobs/...)
 
 
 def parse_value(port: yaml_model.Port, text: str) -> Any:
@@ -124,11 +125,17 @@ def params_override(pipeline: Pipeline, settings: Settings) -> list[dict[str, An
     """The settings as `az ml job create --set` pairs (azure-ai-ml's params_override).
 
     Inputs the job itself declares (the computes) are set there; the rest on the wrapped component.
+    Data inputs are given as `{"type": ..., "path": URI}`, the form a job YAML input takes.
     """
-    return [
-        {f"inputs.{name}" if name in pipeline.job.inputs else f"jobs.{WRAPPER_STEP}.inputs.{name}": value}
-        for name, value in settings.inputs.items()
+    def key(name: str) -> str:
+        return f"inputs.{name}" if name in pipeline.job.inputs else f"jobs.{WRAPPER_STEP}.inputs.{name}"
+
+    pairs: list[dict[str, Any]] = [{key(name): value} for name, value in settings.inputs.items()]
+    pairs += [
+        {key(name): {"type": pipeline.component.inputs[name].type, "path": uri}}
+        for name, uri in settings.data.items()
     ]
+    return pairs
 
 
 def effective_inputs(pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
@@ -139,7 +146,9 @@ def effective_inputs(pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
         binding = parse_binding(value) if not isinstance(value, dict) else None
         if binding is not None and binding.kind == "inputs":
             job_port = pipeline.job.inputs.get(binding.name)
-            value = job_port.default if job_port is not None else value
+            if job_port is not None:
+                value = job_port.path if job_port.default is None else job_port.default
         values[name] = value
     values.update(settings.inputs)
+    values.update(settings.data)
     return values

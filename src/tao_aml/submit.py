@@ -13,6 +13,7 @@ from azure.ai.ml.exceptions import JobException
 
 from .pipelines import (
     REPO_ROOT,
+    WRAPPER_STEP,
     Pipeline,
     SettingError,
     Settings,
@@ -20,6 +21,7 @@ from .pipelines import (
     params_override,
     resolve_settings,
 )
+from .profiles import profile_assignments
 from .workspace import WorkspaceError, missing_computes
 from .yaml_model import parse_binding
 
@@ -27,6 +29,9 @@ LOG = logging.getLogger(__name__)
 # The job-level input whose cluster also serves as settings.default_compute.
 CPU_INPUT = "cpu_compute"
 FINISHED_OK = "Completed"
+# A training step's input naming an earlier run's results, and the output it reads them from.
+RESUME_PORT, RESUME_OUTPUT = "resume_from", "results"
+JOB_OUTPUT_URI = "azureml://jobs/{job}/outputs/{output}"
 
 
 @dataclass
@@ -38,10 +43,17 @@ class StepPlan:
     compute: str
     compute_input: str | None  # the pipeline input naming the compute, e.g. gpu_compute
     upstream: tuple[str, ...]
+    nodes: int = 1
+    gpus_per_node: int = 0
 
     def details(self) -> list[str]:
-        """Lines under the step's name in the graph."""
-        return [self.component, f"on {self.compute}"]
+        """Lines under the step's name in the graph, and after it in the printout."""
+        resources = f"{_count(self.nodes, 'node')} x {_count(self.gpus_per_node, 'GPU')}"
+        return [self.component, f"on {self.compute}", resources]
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" + ("" if number == 1 else "s")
 
 
 @dataclass
@@ -50,13 +62,22 @@ class BuiltJob:
     settings: Settings
     job: PipelineJob
     steps: list[StepPlan]
+    inputs: dict[str, Any]  # the pipeline component's effective input values
 
 
 def build_job(
-    name: str, assignments: list[str], experiment: str | None = None, root: Path = REPO_ROOT
+    name: str,
+    assignments: list[str],
+    experiment: str | None = None,
+    root: Path = REPO_ROOT,
+    profile: str | None = None,
+    data: dict[str, str] | None = None,
 ) -> BuiltJob:
+    """The job as it would be sent: profile values, then `assignments` (which win), then data inputs (URIs)."""
     pipeline = Pipeline.load(name, root)
-    settings = resolve_settings(pipeline, assignments)
+    first = profile_assignments(pipeline, profile) if profile else []
+    settings = resolve_settings(pipeline, first + assignments)
+    settings.data.update(data or {})
     overrides = params_override(pipeline, settings)
     if CPU_INPUT in settings.inputs and "default_compute" in (pipeline.job.raw.get("settings") or {}):
         # Steps without a compute of their own (none today) must not fall back to a cluster the user replaced.
@@ -71,7 +92,8 @@ def build_job(
             + "\n".join(f"  {where}: {message}" for where, message in result.error_messages.items())
         )
     job._to_rest_object()  # what the service would receive; raises if it cannot be serialized
-    return BuiltJob(pipeline, settings, job, plan_steps(pipeline, effective_inputs(pipeline, settings)))
+    values = effective_inputs(pipeline, settings)
+    return BuiltJob(pipeline, settings, job, plan_steps(pipeline, values), values)
 
 
 def plan_steps(pipeline: Pipeline, values: dict[str, Any]) -> list[StepPlan]:
@@ -82,10 +104,69 @@ def plan_steps(pipeline: Pipeline, values: dict[str, Any]) -> list[StepPlan]:
         compute = values.get(binding.name) if binding is not None else step.compute
         component = step.component.name if step.component else step.component_ref
         upstream = tuple(sorted(name for name in step.upstream() if name in pipeline.component.jobs))
-        steps.append(
-            StepPlan(step_name, component, str(compute), binding.name if binding else None, upstream)
-        )
+        compute_input = binding.name if binding else None
+        # Only steps the YAML distributes (resources/distribution) use more than one node or GPU.
+        gpus = 1 if "gpu" in (compute_input or "") else 0
+        nodes = _count_value((step.raw.get("resources") or {}).get("instance_count"), values, 1)
+        per_node = _count_value((step.raw.get("distribution") or {}).get("process_count_per_instance"), values, gpus)
+        steps.append(StepPlan(step_name, component, str(compute), compute_input, upstream, nodes, per_node))
     return steps
+
+
+def _count_value(value: Any, values: dict[str, Any], default: int) -> int:
+    """A step's literal or parent-bound count (`${{parent.inputs.nodes}}`); default when not given."""
+    binding = parse_binding(value)
+    if binding is not None and binding.kind == "inputs":
+        value = values.get(binding.name)
+    return default if value is None else int(value)
+
+
+def resume_inputs(pipeline: Pipeline) -> dict[str, str]:
+    """Step name -> the pipeline input its `resume_from` is bound to (train -> train_resume_from)."""
+    found = {}
+    for step_name in pipeline.component.topological_order():
+        binding = parse_binding(pipeline.component.jobs[step_name].inputs.get(RESUME_PORT))
+        if binding is not None and binding.kind == "inputs":
+            found[step_name] = binding.name
+    return found
+
+
+def step_jobs(client: MLClient, job_name: str, prefix: str = "") -> dict[str, str]:
+    """Step path (`main.train`) -> child job name, for every step of a pipeline job, nested pipelines included."""
+    found: dict[str, str] = {}
+    for child in client.jobs.list(parent_job_name=job_name):
+        # A child job's display name is its node name in the pipeline unless the YAML sets one.
+        path = prefix + str(child.display_name or child.name)
+        found[path] = str(child.name)
+        if child.type == "pipeline":
+            found.update(step_jobs(client, str(child.name), path + "."))
+    return found
+
+
+def resume_data(client: MLClient, pipeline: Pipeline, job_name: str) -> dict[str, str]:
+    """The `*_resume_from` inputs pointing at the `results` of the earlier job's train and retrain steps."""
+    steps = step_jobs(client, job_name)
+    if not steps:
+        raise WorkspaceError(
+            f"--resume-from {job_name}: no pipeline job of that name with steps in the workspace "
+            "(give the job's Name from Studio's Overview, not its display name)"
+        )
+    wanted = resume_inputs(pipeline)
+    if not wanted:
+        raise SettingError(f"--resume-from: no step of pipeline {pipeline.name} takes a {RESUME_PORT} input")
+    # The first training step must exist; later ones may not have run before the earlier job stopped.
+    first = next(iter(wanted))
+    if f"{WRAPPER_STEP}.{first}" not in steps:
+        raise WorkspaceError(
+            f"--resume-from {job_name}: the job has no step {WRAPPER_STEP}.{first} to resume from; "
+            f"its steps: {', '.join(sorted(steps))}"
+        )
+    data = {}
+    for step_name, input_name in wanted.items():
+        child = steps.get(f"{WRAPPER_STEP}.{step_name}")
+        if child is not None:
+            data[input_name] = JOB_OUTPUT_URI.format(job=child, output=RESUME_OUTPUT)
+    return data
 
 
 def write_resolved(built: BuiltJob, out_dir: Path) -> Path:
