@@ -7,6 +7,7 @@ every process runs the task's runner module itself, with the environment the ent
 local rank. Without MPI (a workstation, a local run) the entrypoint is used with `--gpus N`.
 """
 
+import argparse
 import logging
 import os
 import re
@@ -16,6 +17,7 @@ import tempfile
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import tao
+from .cli_types import boolean, positive_int
 from .common import StepError
 
 LOG = logging.getLogger("tao_aml.launch")
@@ -60,8 +62,21 @@ def step_output_dir(results_dir: str, world: Optional[World]) -> str:
     return tempfile.mkdtemp(prefix="tao_aml_rank{}_".format(world.rank if world else 0))
 
 
-def total_gpus(gpus: int, world: Optional[World]) -> int:
-    return world.size if world is not None else gpus
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every TAO train step has for GPUs, resuming and learning-rate scaling."""
+    parser.add_argument("--gpus", type=positive_int, default=1, help="GPUs when not started by MPI")
+    parser.add_argument("--resume_from", help="results folder of an earlier run whose newest checkpoint to continue")
+    parser.add_argument(
+        "--scale_learning_rate", type=boolean, default=False,
+        help="multiply the spec's learning rates by the number of GPUs (linear scaling)",
+    )
+
+
+def training_gpus(args: argparse.Namespace, world: Optional[World]) -> int:
+    """All GPUs training uses (MPI's world size, else --gpus); logs the global batch size."""
+    gpus = world.size if world is not None else args.gpus
+    LOG.info("global batch size %d (%d per GPU x %d GPUs)", args.batch_size * gpus, args.batch_size, gpus)
+    return gpus
 
 
 def scale_learning_rates(values: Dict[str, float], gpus: int) -> Dict[str, float]:

@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from .. import launch
-from ..cli_types import boolean, positive_int
+from ..cli_types import positive_int
 from ..common import StepError, run_main
 from . import EXECUTABLE, data_root, specs
 from .dataset_convert import TFRECORDS, records
@@ -34,12 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", required=True)
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
-    parser.add_argument("--gpus", type=positive_int, default=1, help="GPUs when not started by MPI")
-    parser.add_argument("--resume_from", help="results folder of an earlier run whose newest checkpoint to continue")
-    parser.add_argument(
-        "--scale_learning_rate", type=boolean, default=False,
-        help="multiply the spec's learning rates by the number of GPUs (linear scaling)",
-    )
+    launch.add_training_arguments(parser)
     return parser
 
 
@@ -53,8 +48,7 @@ def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     pretrained = final_model(args.pretrained_model)
     world = launch.mpi_world()
-    gpus = launch.total_gpus(args.gpus, world)
-    LOG.info("global batch size %d (%d per GPU x %d GPUs)", args.batch_size * gpus, args.batch_size, gpus)
+    gpus = launch.training_gpus(args, world)
     spec_dir = launch.step_output_dir(args.results_dir, world)
     train_records, val_records = records(args.train_dataset), records(args.val_dataset)
     masks = {"train": os.path.join(args.train_dataset, data_root.MASKS["train"]),

@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from .. import launch
-from ..cli_types import boolean, name_list, positive_int
+from ..cli_types import name_list, positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
 from . import EXECUTABLE
@@ -47,12 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_name", required=True, help="TAO writes weights/<model_name>.hdf5")
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
-    parser.add_argument("--gpus", type=positive_int, default=1, help="GPUs when not started by MPI")
-    parser.add_argument("--resume_from", help="results folder of an earlier run whose newest checkpoint to continue")
-    parser.add_argument(
-        "--scale_learning_rate", type=boolean, default=False,
-        help="multiply the spec's learning rates by the number of GPUs (linear scaling)",
-    )
+    launch.add_training_arguments(parser)
     return parser
 
 
@@ -66,8 +61,7 @@ def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     pretrained = find_model(args.pretrained_model)
     world = launch.mpi_world()
-    gpus = launch.total_gpus(args.gpus, world)
-    LOG.info("global batch size %d (%d per GPU x %d GPUs)", args.batch_size * gpus, args.batch_size, gpus)
+    gpus = launch.training_gpus(args, world)
 
     def edit(tree):
         set_datasets(tree, [args.train_tfrecords, args.train_kitti], [args.val_tfrecords, args.val_kitti])
