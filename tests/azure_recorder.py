@@ -7,12 +7,15 @@ entities, and a created job is serialized with `_to_rest_object()` exactly as th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from azure.ai.ml.exceptions import JobException
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+from tao_aml.cli import main
 
 
 @dataclass
@@ -137,3 +140,12 @@ def fake_azure(monkeypatch: pytest.MonkeyPatch) -> FakeAzure:
     for name in ("AZUREML_SUBSCRIPTION_ID", "AZUREML_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
         monkeypatch.delenv(name, raising=False)
     return azure
+
+
+# The workspace config.json that Studio lets users download, as the submitter tests use it.
+WORKSPACE = {"subscription_id": "0000-sub", "resource_group": "rg-tao", "workspace_name": "ws-tao"}
+
+
+def submit(repo: Path, out: Path, *args: str) -> int:
+    """`tao-aml submit ...` against a repository copy, writing the resolved job under `out`."""
+    return main(["submit", *args, "--root", str(repo), "--output-dir", str(out)])

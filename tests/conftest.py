@@ -1,3 +1,4 @@
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from azure_recorder import WORKSPACE  # noqa: E402
 from http_server import http_server  # noqa: E402,F401  (fixture shared by download and pipeline tests)
 
 
@@ -17,3 +19,11 @@ def repo_copy(tmp_path: Path) -> Path:
         shutil.copytree(REPO / folder, tmp_path / folder)
     (tmp_path / "src").symlink_to(REPO / "src")
     return tmp_path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """The workspace config.json that Studio lets users download."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(WORKSPACE))
+    return path

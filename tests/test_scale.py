@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from azure.ai.ml import load_job
 
-from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
+from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
 from tao_aml.cli import main
 from tao_aml.pipelines import WRAPPER_STEP, Pipeline, SettingError, params_override, resolve_settings
 from tao_aml.profiles import format_value, load_profiles, profile_assignments
@@ -18,19 +17,8 @@ from tao_aml.submit import build_job
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(p.parent.name for p in (REPO / "pipelines").glob("*/pipeline.yml"))
-WORKSPACE = {"subscription_id": "0000-sub", "resource_group": "rg-tao", "workspace_name": "ws-tao"}
 URI = "azureml://jobs/{}/outputs/results"
 
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(WORKSPACE))
-    return path
-
-
-def submit(repo: Path, out: Path, *args: str) -> int:
-    return main(["submit", *args, "--root", str(repo), "--output-dir", str(out)])
 
 
 def main_inputs(job) -> dict:

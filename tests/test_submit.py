@@ -11,25 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
+from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
 from tao_aml.cli import main
 from tao_aml.submit import build_job, sent_computes
 from tao_aml.workspace import WorkspaceError, resolve_target
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(p.parent.name for p in (REPO / "pipelines").glob("*/pipeline.yml"))
-WORKSPACE = {"subscription_id": "0000-sub", "resource_group": "rg-tao", "workspace_name": "ws-tao"}
 
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(WORKSPACE))
-    return path
-
-
-def submit(repo: Path, out: Path, *args: str) -> int:
-    return main(["submit", *args, "--root", str(repo), "--output-dir", str(out)])
 
 
 @pytest.mark.parametrize("name", PIPELINES)
