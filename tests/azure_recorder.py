@@ -1,6 +1,6 @@
 """Stand-in for Azure ML: an MLClient whose operations record what would be sent and answer like the service.
 
-Only the client is replaced: jobs, components, environments, data and computes are the real azure-ai-ml
+Only the client is replaced: jobs, components, environments, data, models and computes are the real azure-ai-ml
 entities, and a created job is serialized with `_to_rest_object()` exactly as the SDK would send it.
 """
 
@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from azure.ai.ml.exceptions import JobException
+from azure.ai.ml.entities import Model
+from azure.ai.ml.exceptions import JobException, ValidationException
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
 from tao_aml.cli import main
@@ -36,10 +37,30 @@ class FakeAzure:
     published: list[tuple[str, Any]] = field(default_factory=list)  # (ops, entity) in call order
     created_computes: list[Any] = field(default_factory=list)
     children: dict[str, list[Any]] = field(default_factory=dict)  # job -> child jobs (name, display_name, type)
+    statuses: dict[str, str] = field(default_factory=dict)  # job name -> status (default: final_status)
+    outputs: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (job, output) -> {file: text}
+    models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (name, version) -> entity, rest
+    shared: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)  # (registry, name, version)
+    calls: list[tuple[str, ...]] = field(default_factory=list)  # job and model calls, in order
 
     def check_sign_in(self) -> None:
         if not self.signed_in:
             raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+    def pipeline_job(self, name: str, steps: dict[str, str], status: str = "Completed") -> None:
+        """A pipeline job that lists its steps (path `main.register_model` -> child job name) as the service does."""
+        self.statuses[name] = status
+        for path, child in steps.items():
+            *pipelines, node = path.split(".")
+            parent = name
+            for depth, inner_node in enumerate(pipelines):
+                inner = "_".join([name, *pipelines[: depth + 1]])
+                listed = self.children.setdefault(parent, [])
+                if inner not in {job.name for job in listed}:
+                    listed.append(SimpleNamespace(name=inner, display_name=inner_node, type="pipeline"))
+                parent = inner
+            self.children.setdefault(parent, []).append(SimpleNamespace(name=child, display_name=node, type="command"))
+            self.statuses.setdefault(child, status)
 
 
 class ComputeOperations:
@@ -83,10 +104,71 @@ class JobOperations:
             raise JobException("Exception : \n {}", "Exception raised on failed job.")
 
     def get(self, name: str) -> Any:
-        return SimpleNamespace(name=name, status=self.azure.final_status)
+        self.azure.calls.append(("jobs.get", name))
+        return SimpleNamespace(name=name, status=self.azure.statuses.get(name, self.azure.final_status))
 
     def list(self, parent_job_name: str | None = None) -> list[Any]:
+        self.azure.calls.append(("jobs.list", parent_job_name or ""))
         return list(self.azure.children.get(parent_job_name or "", []))
+
+    def download(
+        self, name: str, *, download_path: str | Path = ".", output_name: str | None = None, all: bool = False
+    ) -> None:
+        """As azure-ai-ml 1.35 lays it out: output X of job J goes to <download_path>/named-outputs/X/."""
+        self.azure.calls.append(("jobs.download", name, output_name or ""))
+        status = self.azure.statuses.get(name, self.azure.final_status)
+        if status not in ("Completed", "Failed", "Canceled", "NotResponding", "Paused"):
+            raise JobException(f"This job is in state {status}. Download is allowed only in terminal states", "state")
+        files = self.azure.outputs.get((name, output_name or ""))
+        if files is None:
+            return  # the SDK only logs (debug) an output it cannot find, and downloads nothing
+        for relative, text in files.items():
+            target = Path(download_path, "named-outputs", output_name or "", relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+
+
+class ModelOperations:
+    """Workspace model versions, and what was shared to registries."""
+
+    def __init__(self, azure: FakeAzure) -> None:
+        self.azure = azure
+
+    def create_or_update(self, model: Model) -> Model:
+        rest = model._to_rest_object().as_dict()  # what the SDK would send; raises if it cannot
+        versions = [int(v) for n, v in self.azure.models if n == model.name and v.isdigit()]
+        version = model.version or str(max(versions, default=0) + 1)  # the container's nextVersion
+        self.azure.calls.append(("models.create_or_update", str(model.name), version))
+        if (model.name, version) in self.azure.models:
+            raise HttpResponseError(f"model {model.name}:{version} already exists with another path")
+        model.version = version
+        self.azure.models[(str(model.name), version)] = {"entity": model, "rest": rest}
+        return model
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Model:
+        self.azure.calls.append(("models.get", name, version or ""))
+        found = self.azure.models.get((name, version or ""))
+        if found is None:
+            raise ResourceNotFoundError(f"model {name}:{version} not found")
+        return found["entity"]
+
+    def list(self, name: str | None = None, stage: str | None = None, **kwargs: Any) -> list[Model]:
+        self.azure.calls.append(("models.list", name or ""))
+        versions = [found["entity"] for (n, _), found in self.azure.models.items() if n == name]
+        if not versions:
+            raise ResourceNotFoundError(f"model container {name} not found")  # answered for a name never registered
+        return versions
+
+    def share(
+        self, name: str, version: str, *, share_with_name: str, share_with_version: str, registry_name: str
+    ) -> Model:
+        self.azure.calls.append(("models.share", name, version, registry_name, share_with_name, share_with_version))
+        source = self.azure.models[(name, version)]["entity"]  # the SDK addresses it by its workspace asset id
+        key = (registry_name, share_with_name, share_with_version)
+        if key in self.azure.shared:  # azure-ai-ml's own check before it copies
+            raise ValidationException("A model with this name and version already exists in registry", "exists")
+        self.azure.shared[key] = (name, version)
+        return Model(name=share_with_name, version=share_with_version, type=source.type, tags=source.tags)
 
 
 class AssetOperations:
@@ -129,6 +211,7 @@ class FakeMLClient:
         self.environments = AssetOperations(azure, "environments")
         self.components = AssetOperations(azure, "components")
         self.data = AssetOperations(azure, "data")
+        self.models = ModelOperations(azure)
 
 
 @pytest.fixture

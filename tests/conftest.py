@@ -14,10 +14,16 @@ from http_server import http_server  # noqa: E402,F401  (fixture shared by downl
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """A copy of the repository's YAML and specs that a test may break; the code folder is linked."""
+    """A copy of the repository's YAML and spec templates that a test may break; the code is linked."""
     for folder in ("components", "pipelines", "environments"):
         shutil.copytree(REPO / folder, tmp_path / folder)
-    (tmp_path / "src").symlink_to(REPO / "src")
+    package = tmp_path / "src" / "tao_aml"
+    package.mkdir(parents=True)
+    for entry in (REPO / "src" / "tao_aml").iterdir():
+        if entry.name == "templates":
+            shutil.copytree(entry, package / entry.name)
+        else:
+            (package / entry.name).symlink_to(entry)
     return tmp_path
 
 

@@ -6,6 +6,7 @@ The CLI's ml extension passes each `--set a.b=c` to azure-ai-ml's `load_job` as 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from itertools import pairwise
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from azure.ai.ml import load_job
 
+from tao_aml.cli import main
 from tao_aml.pipelines import WRAPPER_STEP, Pipeline, parse_value
+from tao_aml.render import rest_body
 from tao_aml.submit import build_job, sent_computes
 from tao_aml.validation import literal_problem
 
@@ -93,22 +96,57 @@ def test_az_and_the_submitter_send_the_same_job() -> None:
     )
 
 
+def readme_job_file(command: str, out: Path) -> Path:
+    """The file an `az ml job create --file` line names; a `build/...` file is written first by the
+    `tao-aml submit ... --dry-run` line that precedes it in the README, as a user would run it."""
+    file, _ = az_arguments(command)
+    if file.parts[0] != "build":
+        return REPO / file
+    lines = readme_commands("")
+    before = lines[: lines.index(command)]
+    dry_run = next(line for line in reversed(before) if " submit " in line and "--dry-run" in line)
+    tokens = shlex.split(dry_run.split("#")[0])
+    assert main([*tokens[tokens.index("submit"):], "--output-dir", str(out / "build")]) == 0, dry_run
+    return out / file
+
+
 @pytest.mark.parametrize("command", readme_commands("az ml job create"))
-def test_readme_az_ml_job_create_commands(command: str) -> None:
+def test_readme_az_ml_job_create_commands(command: str, tmp_path: Path) -> None:
     """Each documented command loads, validates and serializes, and every --set names a real input."""
     file, pairs = az_arguments(command)
-    job = load_job(REPO / file, params_override=pairs)
+    job = load_job(readme_job_file(command, tmp_path), params_override=pairs)
     assert job._validate().passed, job._validate().error_messages
-    job._to_rest_object()
+    assert_documented(rest_body(job))
     pipeline = Pipeline.load(file.parent.name)
     for key, text in (item for pair in pairs for item in pair.items()):
         if key.startswith(f"jobs.{WRAPPER_STEP}.inputs."):
             # azure-ai-ml accepts unknown names and wrong types on a step: check them here.
-            port = pipeline.component.inputs.get(key.rsplit(".", 1)[1])
+            name, _, field = key.removeprefix(f"jobs.{WRAPPER_STEP}.inputs.").partition(".")
+            port = pipeline.component.inputs.get(name)
             assert port is not None, f"{command}: {key} is not an input of the pipeline"
-            assert literal_problem(port, parse_value(port, text)) is None, key
+            if field:  # a data input given as {type, path}
+                assert field in ("type", "path") and port.type not in ("string", "integer", "number", "boolean")
+                assert field != "type" or text == port.type, key
+            else:
+                assert literal_problem(port, parse_value(port, text)) is None, key
         else:
-            assert key.split(".")[0] in ("inputs", "settings", "experiment_name", "display_name"), key
+            assert key.split(".")[0] in ("inputs", "settings", "experiment_name", "display_name", "outputs"), key
+
+
+def assert_documented(body: dict) -> None:
+    """No binding where the REST contract wants a literal, anywhere in the body."""
+    text = json.dumps(body)
+    for field in ("instance_count", "process_count_per_instance", "instance_type"):
+        assert not re.search(rf'"{field}": "\$\{{\{{', text), field
+
+
+def test_readme_data_asset_versions_are_the_computed_ones() -> None:
+    """The versions the README gives for the default URLs are what the submitter computes."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, entry, asset in (("facenet", "wider", "tao_wider_face"), ("bodypose", "coco", "tao_coco2017")):
+        number = build_job(name, []).data_plan.versions[entry]
+        for found in re.findall(rf"{asset}:([0-9a-f]{{12}})", text):
+            assert found == number, (asset, found, number)
 
 
 def test_readme_documents_az_ml_job_create() -> None:

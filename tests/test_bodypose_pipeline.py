@@ -17,6 +17,7 @@ from standins import invocations, standin_path, status_lines
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
 from tao_aml.profiles import profile_assignments
+from tao_aml.steps.spec_templates import SHIPPED
 
 MODEL = "nvidia/tao/bodyposenet:trainable_v1.0"
 # The smoke profile users run first, with INT8 (calibration exercised) on fewer images than the test set holds.
@@ -60,6 +61,11 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert all(c["ok"] for c in calls)
     modes = [c["argv"][c["argv"].index("--mode") + 1] for c in calls if c["task"] == "dataset_convert"]
     assert modes == ["train", "test"]
+    # No specs connected: every step that reads a template ran without --spec_dir and read the shipped one.
+    for name in ("tfrecords_train", "tfrecords_val", "train", "evaluate_trained", "retrain", "evaluate_retrained",
+                 "export", "inference"):
+        assert "--spec_dir" not in steps[name].command
+        assert f"from template {SHIPPED}/bodypose/" in steps[name].log.read_text(), name
 
     subset = json.loads((steps["coco_subset"].outputs["annotations"] / "summary.json").read_text())
     assert subset["splits"]["train"] == {"images": 8, "persons": 8, "persons_with_keypoints": 6,
@@ -82,6 +88,7 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert dataset["train_records_path"] == ["train-fold-000-of-001"]
     assert spec["num_epoch"] == 5 and spec["dataloader"]["batch_size"] == 2 and spec["optimizer"]["momentum"] == 0.8
     assert spec["pretrained_weights"].endswith("model.tlt")
+    assert spec["dataloader"]["pose_config"]["pose_config_path"] == f"{SHIPPED}/bodypose/bpnet_18joints.json"
     infer = yaml.safe_load((trained / "specs" / "infer_spec.yaml").read_text())
     assert spec["inference_spec"] == str(trained / "specs" / "infer_spec.yaml")
     assert infer["train_spec"] == str(trained / "specs" / "bpnet_train_m1_coco.yaml")

@@ -10,8 +10,9 @@ from coco_fixtures import make_coco
 from standins import invocations, use_standins
 from tao_aml.spec_check import check_spec
 from tao_aml.steps.bpnet import dataset_convert, export, inference, specs, train
+from tao_aml.steps.spec_templates import SHIPPED
 
-SPECS = Path(__file__).resolve().parents[1] / "pipelines" / "bodypose" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "src" / "tao_aml" / "templates" / "bodypose"
 TRAIN_SPEC = SPECS / "bpnet_train_m1_coco.yaml"
 
 
@@ -119,3 +120,27 @@ def test_inference_needs_both_input_dimensions(tmp_path: Path, coco: Path, caplo
                            str(tmp_path), "--results_dir", str(tmp_path / "r"), "--key", "k",
                            "--input_height", "288"])
     assert code == 2 and "give both --input_height and --input_width, or neither" in caplog.text
+
+
+def test_without_spec_dir_every_template_comes_from_the_shipped_folder(tmp_path: Path, monkeypatch, caplog) -> None:
+    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "bpnet_model.hdf5").write_text("weights")
+    caplog.set_level("INFO")
+    code = export.main(["--spec_file", "infer_spec_retrained_strict.yaml", "--train_spec_file",
+                        "bpnet_retrain_m1_coco.yaml", "--model", str(tmp_path / "model"), "--output_dir",
+                        str(tmp_path / "out"), "--key", "k", "--data_type", "fp16"])
+    assert code == 0, caplog.text
+    for name in ("infer_spec_retrained_strict.yaml", "bpnet_retrain_m1_coco.yaml"):
+        assert f"from template {SHIPPED}/bodypose/{name}" in caplog.text
+    train_spec = yaml.safe_load((tmp_path / "out" / "specs" / "bpnet_retrain_m1_coco.yaml").read_text())
+    assert train_spec["dataloader"]["pose_config"]["pose_config_path"] == f"{SHIPPED}/bodypose/bpnet_18joints.json"
+    assert [call["task"] for call in invocations(tmp_path / "tao.jsonl")] == ["export"]
+
+
+def test_dataset_convert_finds_the_folder_by_its_coco_spec(tmp_path: Path, coco: Path, caplog) -> None:
+    code = dataset_convert.main(["--coco_root", str(coco), "--annotations", str(coco), "--coco_spec_file",
+                                 "coco_spec_2014.json", "--split", "train", "--output_dir", str(tmp_path / "out")])
+    assert code == 2
+    assert f"spec template coco_spec_2014.json not found in the templates shipped in {SHIPPED}" in caplog.text
+    assert "bodypose/: README.md, bpnet_18joints.json, bpnet_retrain_m1_coco.yaml," in caplog.text

@@ -9,9 +9,10 @@ from standins import invocations, use_standins
 from tao_aml.steps import tao
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import dataset_convert, evaluate, prune, train
+from tao_aml.steps.spec_templates import SHIPPED
 
 REPO = Path(__file__).resolve().parents[1]
-SPECS = REPO / "pipelines" / "facenet" / "specs"
+SPECS = REPO / "src" / "tao_aml" / "templates" / "facenet"
 
 
 @pytest.fixture
@@ -132,3 +133,34 @@ def test_tao_not_on_path_says_which_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StepError, match="must run in the TAO 5.0 environment"):
         tao.run(["detectnet_v2", "train"], str(tmp_path))
+
+
+def test_without_spec_dir_the_shipped_template_is_read(tmp_path, monkeypatch, caplog) -> None:
+    use_standins(monkeypatch, "tf1")
+    kitti = tmp_path / "kitti"
+    (kitti / "images").mkdir(parents=True)
+    (kitti / "labels").mkdir()
+    Image.new("RGB", (160, 96)).save(kitti / "images" / "a.png")
+    (kitti / "labels" / "a.txt").write_text("face 0.00 0 0.00 1 1 20 20 0 0 0 0 0 0 0\n")
+    args = ["--spec_file", "facenet_tfrecords_kitti_val.txt", "--kitti_dir", str(kitti)]
+    caplog.set_level("INFO")
+    assert dataset_convert.main([*args, "--output_dir", str(tmp_path / "shipped")]) == 0
+    assert f"from template {SHIPPED}/facenet/facenet_tfrecords_kitti_val.txt" in caplog.text
+    assert (tmp_path / "shipped" / "specs" / "facenet_tfrecords_kitti_val.txt").is_file()
+    # A connected specs folder wins over the shipped one.
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    template = (SPECS / "facenet_tfrecords_kitti_val.txt").read_text()
+    (edited / "facenet_tfrecords_kitti_val.txt").write_text(template.replace("val_split: 10", "val_split: 20"))
+    assert dataset_convert.main([*args, "--spec_dir", str(edited), "--output_dir", str(tmp_path / "own")]) == 0
+    assert f"from template {edited}/facenet_tfrecords_kitti_val.txt" in caplog.text
+    assert "val_split: 20" in (tmp_path / "own" / "specs" / "facenet_tfrecords_kitti_val.txt").read_text()
+
+
+def test_a_spec_file_shipped_nowhere_is_refused_with_what_is_shipped(data, tmp_path, caplog) -> None:
+    args = train_args(data, tmp_path / "results")
+    args[:4] = ["--spec_file", "facenet_train_resnet34_kitti.txt"]
+    assert train.main(args) == 2
+    assert f"template facenet_train_resnet34_kitti.txt not found in the templates shipped in {SHIPPED}" in caplog.text
+    assert "facenet/: README.md, facenet_inference_kitti_tlt.txt," in caplog.text
+    assert "or connect the specs input (--spec_dir)" in caplog.text

@@ -13,16 +13,14 @@ DISTRIBUTED = {"train", "retrain"}
 
 
 @pytest.mark.parametrize("name", ["facenet", "bodypose"])
-def test_rest_form_has_instances_and_processes_on_train_and_retrain_only(name: str) -> None:
+def test_rest_form_has_literal_instances_and_processes_on_train_and_retrain_only(name: str) -> None:
     built = build_job(name, ["nodes=2", "gpus_per_node=4"])
     component = built.job.jobs["main"].component
     for step_name, step in component.jobs.items():
         rest = step._to_rest_object()
         if step_name in DISTRIBUTED:
-            assert rest["resources"]["instance_count"] == "${{parent.inputs.nodes}}"
-            assert rest["distribution"] == {
-                "process_count_per_instance": "${{parent.inputs.gpus_per_node}}", "distribution_type": "Mpi"
-            }
+            assert rest["resources"]["instance_count"] == 2
+            assert rest["distribution"] == {"process_count_per_instance": 4, "distribution_type": "Mpi"}
         else:
             assert not rest.get("resources") and not rest.get("distribution"), step_name
     rest_inputs = built.job._to_rest_object().properties.jobs["main"]["inputs"]
@@ -38,11 +36,18 @@ def test_counts_below_one_are_refused_before_building(setting: str) -> None:
     assert "below the minimum 1" in str(err.value) or "is not an integer" in str(err.value)
 
 
-def test_a_count_bound_to_a_string_input_is_a_problem(repo_copy: Path) -> None:
+def test_a_count_bound_to_an_input_is_a_problem(repo_copy: Path) -> None:
     path = repo_copy / "pipelines/facenet/pipeline_component.yml"
-    edit_yaml(path, lambda d: d["jobs"]["train"]["resources"].update(instance_count="${{parent.inputs.classes}}"))
-    assert any("jobs.train.resources.instance_count: classes must be an integer input with min: 1" in p
+    edit_yaml(path, lambda d: d["jobs"]["train"]["resources"].update(instance_count="${{parent.inputs.nodes}}"))
+    assert any("jobs.train.resources.instance_count: ${{parent.inputs.nodes}} is a binding: write a literal" in p
                for p in rendered(repo_copy))
+
+
+def test_a_literal_count_must_equal_the_input_that_reports_it(repo_copy: Path) -> None:
+    path = repo_copy / "pipelines/facenet/pipeline_component.yml"
+    edit_yaml(path, lambda d: d["jobs"]["retrain"]["distribution"].update(process_count_per_instance=2))
+    assert any("jobs.retrain.distribution.process_count_per_instance: 2 differs from the default of input "
+               "gpus_per_node (1)" in p for p in rendered(repo_copy))
 
 
 def test_a_literal_zero_process_count_is_a_problem(repo_copy: Path) -> None:

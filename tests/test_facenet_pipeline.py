@@ -15,6 +15,7 @@ from standins import invocations, standin_path, status_lines
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, resolve_settings
 from tao_aml.profiles import profile_assignments
+from tao_aml.steps.spec_templates import SHIPPED
 from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
 MODEL = "nvidia/tao/facenet:unpruned_v2.0"
@@ -62,6 +63,11 @@ def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
         ("tf1", "export"), ("deploy", "gen_trt_engine"),
     ]
     assert all(c["ok"] for c in invocations(tmp_path / "tao.jsonl"))
+    # No specs connected: every step that reads a template ran without --spec_dir and read the shipped one.
+    for name in ("tfrecords_train", "tfrecords_val", "evaluate_pretrained", "train", "evaluate_trained", "retrain",
+                 "evaluate_retrained", "inference", "engine"):
+        assert "--spec_dir" not in steps[name].command
+        assert f"from template {SHIPPED}/facenet/" in steps[name].log.read_text(), name
 
     kitti = steps["convert_val"].outputs["kitti"]
     summary = json.loads((kitti / "summary.json").read_text())
@@ -130,8 +136,10 @@ def assert_observed(store: str, steps: dict) -> None:
     assert {"model.onnx", "model.engine", "cal.bin", "labels.txt"} <= set(card["files"])
     assert "specs/facenet_inference_kitti_tlt.txt" in card["files"]
     assert card["tags"]["accuracy"] == "50" and card["family"] == "detectnet_v2"
-    [version] = client.search_model_versions("name='tao-facenet'")
-    assert version.tags["accuracy_metric"] == "eval/mAP" and version.tags["parameters_after_pruning"] == "1"
+    # The name and tags `tao-aml model register` gives the asset; the step itself registers nothing.
+    assert card["name"] == "tao-facenet" and card["tags"]["accuracy_metric"] == "eval/mAP"
+    assert card["tags"]["parameters_after_pruning"] == "1" and card["tags"]["family"] == "detectnet_v2"
+    assert client.search_registered_models() == []
 
 
 def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:

@@ -29,6 +29,7 @@ def as_rank(monkeypatch, rank: int, size: int) -> None:
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", str(rank))
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", str(size))
     monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", str(rank % 2))
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2")  # 2 nodes x 2 processes
 
 
 def test_under_mpi_each_rank_runs_the_train_runner_without_a_second_mpirun(data, tmp_path, monkeypatch, tao_log):
@@ -46,11 +47,20 @@ def test_under_mpi_each_rank_runs_the_train_runner_without_a_second_mpirun(data,
 def test_other_ranks_write_nothing_into_the_output(data, tmp_path, monkeypatch, tao_log):
     as_rank(monkeypatch, 3, 4)
     results = tmp_path / "results"
-    assert train.main(train_args(data, results)) == 0
+    assert train.main(train_args(data, results, "--gpus", "2")) == 0
     call = invocations(tao_log)[-1]
     assert call["runner"] and call["rank"] == 3 and call["ok"]
     assert not (results / "specs").exists() and not (results / "weights").exists()
     assert not (results / "status.json").exists()
+
+
+def test_processes_per_node_other_than_gpus_per_node_stop_before_tao(data, tmp_path, monkeypatch, tao_log, caplog):
+    """A 1x1 pipeline component whose gpus_per_node input was changed alone (e.g. in Designer)."""
+    as_rank(monkeypatch, 0, 4)
+    assert train.main(train_args(data, tmp_path / "results", "--gpus", "4")) != 0
+    err = caplog.text
+    assert "runs 2 process(es) per node" in err and "gpus_per_node is 4" in err
+    assert not tao_log.exists() or not invocations(tao_log)
 
 
 def test_without_mpi_the_entrypoint_gets_the_gpu_count(data, tmp_path, monkeypatch, tao_log):
@@ -108,4 +118,4 @@ def test_mpi_variables_that_are_not_numbers() -> None:
     with pytest.raises(StepError, match="not numbers"):
         launch.mpi_world({"OMPI_COMM_WORLD_RANK": "x"})
     assert launch.mpi_world({}) is None
-    assert launch.mpi_world({"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "8"}) == launch.World(1, 8, 0)
+    assert launch.mpi_world({"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "8"}) == launch.World(1, 8, 0, 1)

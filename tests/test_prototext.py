@@ -9,7 +9,7 @@ import pytest
 from tao_aml.steps.common import StepError
 from tao_aml.steps.prototext import Enum, Message, format, parse, parse_path
 
-SPECS = Path(__file__).resolve().parents[1] / "pipelines" / "facenet" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "src" / "tao_aml" / "templates" / "facenet"
 
 # Short snippets in the styles found in TAO's own detectnet_v2 specs (backend experiment_specs,
 # dataset_specs and the launcher notebooks): map entries, `value: {`, scientific floats, enums.

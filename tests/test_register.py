@@ -76,7 +76,7 @@ def test_publish_order_versions_and_idempotence(
     assert all(c.type == "pipeline" for c in components[first_pipeline:])
     assert {entity.version for _, entity in published} == {__version__}
     specs = next(entity for kind, entity in published if kind == "data" and entity.name == "tao_facenet_specs")
-    assert specs.type == "uri_folder" and Path(specs.path) == REPO / "pipelines" / "facenet" / "specs"
+    assert specs.type == "uri_folder" and Path(specs.path) == REPO / "src" / "tao_aml" / "templates" / "facenet"
     assert f"{len(published)} published, 0 unchanged" in capsys.readouterr().out
     # Unchanged: nothing is sent again.
     assert register(REPO, "--config", str(config)) == 0

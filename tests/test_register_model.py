@@ -1,4 +1,4 @@
-"""The registration step: what goes into the model folder, and when it is registered."""
+"""The register_model step: what goes into the model folder and its model card (it registers nothing)."""
 
 import hashlib
 import json
@@ -37,35 +37,40 @@ def args(outputs: dict[str, Path], *extra: str) -> list[str]:
             "--output_dir", str(outputs["out"]), *extra]
 
 
-def test_assembles_the_deployable_files_and_a_model_card_without_a_store(outputs, monkeypatch, caplog) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    tracking.reset()
-    with caplog.at_level(logging.WARNING):
-        assert register_model.main(args(outputs, "--model_name", "bodypose")) == 0
+def test_assembles_the_deployable_files_and_a_model_card_with_name_and_tags(outputs) -> None:
+    assert register_model.main(args(outputs, "--model_name", "tao-bodypose")) == 0
     out = outputs["out"]
     assert sorted(p.name for p in out.iterdir()) == [
         "cal.bin", "labels.txt", "model.engine", "model.onnx", "model_card.json", "specs"]
     card = json.loads((out / "model_card.json").read_text())
     assert set(card["files"]) == {"cal.bin", "labels.txt", "model.engine", "model.onnx", "specs/infer.yaml"}
     assert card["files"]["model.onnx"]["sha256"] == hashlib.sha256(b"onnx").hexdigest()
-    assert card["family"] == "bpnet" and card["registered_version"] is None
+    assert card["name"] == "tao-bodypose" and card["family"] == "bpnet" and card["tao_version"] == "5.0.0"
+    # Exactly the tags `tao-aml model register` gives the model asset.
     assert card["tags"] == {"accuracy_metric": "eval/AP_0.50-0.95_all", "accuracy": "0.4812",
                             "accuracy_of": "pruned + retrained", "pretrained_accuracy": "0.4",
                             "parameters_before_pruning": "3e+06", "parameters_after_pruning": "1.2e+06",
-                            "parameters_pruning_ratio": "0.4", "exported_onnx_mb": "1.1"}
-    assert any("assembled" in r.getMessage() and "not registered" in r.getMessage() for r in caplog.records)
+                            "parameters_pruning_ratio": "0.4", "exported_onnx_mb": "1.1",
+                            "family": "bpnet", "tao_version": "5.0.0"}
+    assert set(card) == {"name", "family", "tao_version", "tags", "files"}
 
 
-def test_registers_through_mlflow_with_metric_tags(outputs, tmp_path: Path, monkeypatch) -> None:
+def test_registers_nothing_even_with_a_tracking_store(outputs, tmp_path: Path, monkeypatch) -> None:
+    """The step only assembles; registration is `tao-aml model register` after the job (no MLflow route)."""
     store = (tmp_path / "mlruns").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     tracking.reset()
-    assert register_model.main(args(outputs, "--model_name", "bodypose")) == 0
+    assert register_model.main(args(outputs, "--model_name", "tao-bodypose")) == 0
     tracking.reset()
-    [version] = MlflowClient(store).search_model_versions("name='bodypose'")
-    assert version.tags["accuracy"] == "0.4812" and version.tags["family"] == "bpnet"
-    assert json.loads((outputs["out"] / "model_card.json").read_text())["registered_version"] == "1"
+    assert MlflowClient(store).search_registered_models() == []
+    assert (outputs["out"] / "model_card.json").is_file()
+
+
+def test_without_a_name_or_report_the_card_has_no_name_and_only_family_tags(outputs) -> None:
+    assert register_model.main(["--export", str(outputs["export"]), "--output_dir", str(outputs["out"])]) == 0
+    card = json.loads((outputs["out"] / "model_card.json").read_text())
+    assert card["name"] is None and card["tags"] == {"family": "bpnet", "tao_version": "5.0.0"}
+    assert set(card["files"]) == {"labels.txt", "model.onnx"}
 
 
 def test_an_export_folder_without_a_model_is_refused(outputs, caplog) -> None:

@@ -17,7 +17,7 @@ from tao_aml.submit import build_job
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(p.parent.name for p in (REPO / "pipelines").glob("*/pipeline.yml"))
-URI = "azureml://jobs/{}/outputs/results"
+URI = "azureml://jobs/{}/outputs/results/paths/"
 
 
 
@@ -42,7 +42,7 @@ def test_bodypose_smoke_epochs_are_multiples_of_checkpoint_n_epoch() -> None:
 
     smoke = load_profiles(Pipeline.load("bodypose"))["smoke"]
     for spec, key in (("bpnet_train_m1_coco.yaml", "train_epochs"), ("bpnet_retrain_m1_coco.yaml", "retrain_epochs")):
-        every = yaml.safe_load((REPO / "pipelines/bodypose/specs" / spec).read_text())["checkpoint_n_epoch"]
+        every = yaml.safe_load((REPO / "src/tao_aml/templates/bodypose" / spec).read_text())["checkpoint_n_epoch"]
         assert smoke[key] % every == 0, (spec, smoke[key], every)
 
 
@@ -63,14 +63,14 @@ def test_set_wins_over_the_profile_and_dry_run_prints_inputs_and_resources(
 def test_distributed_steps_come_from_the_pipeline_yaml(repo_copy: Path) -> None:
     path = repo_copy / "pipelines/facenet/pipeline_component.yml"
     text = path.read_text()
-    # Distribute prune too, with literal counts: the plan follows the YAML, not a list of step names.
+    # Distribute prune too: the shape goes to every step the YAML distributes, not to a list of step names.
     path.write_text(text.replace(
         "      equalization_criterion: union\n",
-        "      equalization_criterion: union\n    resources:\n      instance_count: 3\n"
-        "    distribution:\n      type: mpi\n      process_count_per_instance: 2\n",
+        "      equalization_criterion: union\n    resources:\n      instance_count: 1\n"
+        "    distribution:\n      type: mpi\n      process_count_per_instance: 1\n",
     ))
-    steps = {step.name: step for step in build_job("facenet", ["nodes=2"], root=repo_copy).steps}
-    assert (steps["prune"].nodes, steps["prune"].gpus_per_node) == (3, 2)
+    steps = {step.name: step for step in build_job("facenet", ["nodes=2", "gpus_per_node=2"], root=repo_copy).steps}
+    assert (steps["prune"].nodes, steps["prune"].gpus_per_node) == (2, 2)
     assert (steps["train"].nodes, steps["retrain"].nodes, steps["export"].nodes) == (2, 2, 1)
 
 
@@ -114,11 +114,39 @@ def test_profile_show_lines_work_with_az_ml_and_the_submitter(name: str, capsys)
     assert main_inputs(build_job(name, ours).job) == main_inputs(job)
 
 
-def earlier_job(azure: FakeAzure, steps: tuple[str, ...] = ("train", "retrain")) -> None:
-    azure.children["old_job"] = [SimpleNamespace(name="old_main", display_name=WRAPPER_STEP, type="pipeline")]
+def earlier_job(
+    azure: FakeAzure, steps: tuple[str, ...] = ("train", "retrain"), statuses: dict[str, str] | None = None
+) -> None:
+    azure.children["old_job"] = [SimpleNamespace(name="old_main", display_name=WRAPPER_STEP, type="pipeline",
+                                                 status="Failed")]
     azure.children["old_main"] = [
-        SimpleNamespace(name=f"old_{step}", display_name=step, type="command") for step in ("prune", *steps)
+        SimpleNamespace(name=f"old_{step}", display_name=step, type="command",
+                        status=(statuses or {}).get(step, "Completed"))
+        for step in ("prune", *steps)
     ]
+
+
+@pytest.mark.parametrize("ended", ["Failed", "Canceled"])
+def test_resume_from_a_run_whose_train_was_preempted_or_canceled(
+    ended: str, tmp_path: Path, config: Path, fake_azure: FakeAzure  # noqa: F811
+) -> None:
+    """The earlier train step ended early with checkpoints in its output; its retrain never started."""
+    earlier_job(fake_azure, statuses={"train": ended, "retrain": "NotStarted"})
+    assert submit(REPO, tmp_path, "facenet", "--config", str(config), "--resume-from", "old_job") == 0
+    inputs = fake_azure.jobs[0]["rest"].properties.jobs[WRAPPER_STEP]["inputs"]
+    assert inputs["train_resume_from"] == {"job_input_type": "uri_folder", "uri": URI.format("old_train")}
+    assert "retrain_resume_from" not in inputs, "a step that never started wrote no checkpoint"
+
+
+def test_the_resume_uri_is_the_documented_job_output_form() -> None:
+    """`azureml://jobs/<job>/outputs/<output>/paths/` (shared/facts/azureml.md): the output's root folder."""
+    assert URI.format("x") == "azureml://jobs/x/outputs/results/paths/"
+    pipeline = Pipeline.load("facenet")
+    settings = resolve_settings(pipeline, [])
+    settings.data["train_resume_from"] = URI.format("old_train")
+    job = load_job(pipeline.job_path, params_override=params_override(pipeline, settings))
+    assert job._validate().passed
+    assert main_inputs(job)["train_resume_from"]["uri"] == "azureml://jobs/old_train/outputs/results/paths/"
 
 
 @pytest.mark.parametrize("name", PIPELINES)

@@ -18,7 +18,7 @@ from tao_aml.steps.spec_edit import (
     set_inference_classes,
 )
 
-SPECS = Path(__file__).resolve().parents[1] / "pipelines" / "facenet" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "src" / "tao_aml" / "templates" / "facenet"
 TEMPLATES = {
     "facenet_tfrecords_kitti_train.txt": "DatasetExportConfig",
     "facenet_tfrecords_kitti_val.txt": "DatasetExportConfig",

@@ -150,9 +150,35 @@ def test_stream_exit_code_follows_the_job(
     status: str, code: int, repo_copy: Path, tmp_path: Path, config: Path, fake_azure: FakeAzure, capsys  # noqa: F811
 ) -> None:
     fake_azure.final_status = status
-    assert submit(repo_copy, tmp_path / "b", "facenet", "--config", str(config), "--stream") == code
+    args = ("--config", str(config), "--stream", "--no-register-model")
+    assert submit(repo_copy, tmp_path / "b", "facenet", *args) == code
     assert fake_azure.streamed == ["tao_job_1"]
     assert f"finished: {status}" in capsys.readouterr().out
+    assert fake_azure.models == {}
+
+
+def test_stream_registers_the_model_when_the_job_completes(
+    repo_copy: Path, tmp_path: Path, config: Path, fake_azure: FakeAzure, capsys  # noqa: F811
+) -> None:
+    card = {"name": "tao-facenet", "family": "detectnet_v2", "tags": {"accuracy": "84.2", "family": "detectnet_v2"}}
+    fake_azure.pipeline_job("tao_job_1", {"main.register_model": "tao_job_1_register_model"})
+    fake_azure.outputs[("tao_job_1_register_model", "model")] = {"model_card.json": json.dumps(card)}
+    assert submit(repo_copy, tmp_path / "b", "facenet", "--config", str(config), "--stream") == 0, \
+        capsys.readouterr().err
+    [(name, version)] = fake_azure.models
+    model = fake_azure.models[(name, version)]["entity"]
+    assert (name, model.path) == ("tao-facenet", "azureml://jobs/tao_job_1_register_model/outputs/model/paths/")
+    assert model.tags["accuracy"] == "84.2"
+    assert f"model tao-facenet:{version} registered from job tao_job_1" in capsys.readouterr().out
+
+
+def test_stream_says_how_to_retry_a_failed_registration(
+    repo_copy: Path, tmp_path: Path, config: Path, fake_azure: FakeAzure, capsys  # noqa: F811
+) -> None:
+    assert submit(repo_copy, tmp_path / "b", "facenet", "--config", str(config), "--stream") == 3
+    err = capsys.readouterr().err
+    assert "the job completed but its model was not registered" in err
+    assert "retry with `tao-aml model register tao_job_1`" in err
 
 
 def test_ctrl_c_while_streaming_leaves_the_job_running(
@@ -216,6 +242,10 @@ def test_readme_submit_commands(
 ) -> None:
     """Each documented command runs as shown, from a folder holding Studio's config.json."""
     monkeypatch.chdir(tmp_path)
+    if "--stream" in args:  # the completed job's model is registered: the service lists its steps and card
+        fake_azure.pipeline_job("tao_job_1", {"main.register_model": "tao_job_1_register_model"})
+        card = {"name": f"tao-{args[0]}", "tags": {"family": args[0]}}
+        fake_azure.outputs[("tao_job_1_register_model", "model")] = {"model_card.json": json.dumps(card)}
     assert main(["submit", *args]) == 0, capsys.readouterr().err
     assert len(fake_azure.jobs) == (0 if "--dry-run" in args else 1)
 

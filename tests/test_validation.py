@@ -1,5 +1,6 @@
 """`tao-aml validate` passes on the repository and names each problem in broken copies."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,7 @@ def test_command_component_problems(repo_copy: Path, change, expected: str) -> N
 
 
 def test_bad_spec_field(repo_copy: Path, capsys) -> None:
-    spec = repo_copy / "pipelines/facenet/specs/facenet_train_resnet18_kitti.txt"
+    spec = repo_copy / "src/tao_aml/templates/facenet/facenet_train_resnet18_kitti.txt"
     spec.write_text(spec.read_text().replace("batch_size_per_gpu", "batch_size_per_gpuu", 1))
     problems = rendered(repo_copy)
     assert any("facenet_train_resnet18_kitti.txt: Experiment:" in p and "batch_size_per_gpuu" in p for p in problems)
@@ -129,9 +130,20 @@ def test_bad_spec_field(repo_copy: Path, capsys) -> None:
 
 
 def test_missing_spec_template(repo_copy: Path) -> None:
-    (repo_copy / "pipelines/facenet/specs/facenet_inference_kitti_tlt.txt").unlink()
+    (repo_copy / "src/tao_aml/templates/facenet/facenet_inference_kitti_tlt.txt").unlink()
     assert any(
-        "jobs.inference.inputs.spec_file: spec template facenet_inference_kitti_tlt.txt not found" in p
+        "jobs.inference.inputs.spec_file: spec template facenet_inference_kitti_tlt.txt not found in the templates "
+        f"shipped in {repo_copy / 'src/tao_aml/templates'} (bodypose/: " in p and "facenet/: README.md, " in p
+        for p in rendered(repo_copy)
+    )
+
+
+def test_spec_template_in_two_shipped_folders(repo_copy: Path) -> None:
+    templates = repo_copy / "src/tao_aml/templates"
+    shutil.copy(templates / "facenet/facenet_train_resnet18_kitti.txt", templates / "bodypose")
+    assert any(
+        "jobs.train.inputs.spec_file: spec template facenet_train_resnet18_kitti.txt is in several shipped template "
+        f"folders of {templates} (bodypose, facenet)" in p
         for p in rendered(repo_copy)
     )
 

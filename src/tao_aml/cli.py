@@ -1,9 +1,10 @@
-"""`tao-aml`: validate the repository, submit pipelines, publish assets, create clusters.
+"""`tao-aml`: validate the repository, submit pipelines, publish assets, register models, create clusters.
 
 Exit codes: 0 success; 1 problems found by `validate`, or the job failed or was canceled while
 `--stream` followed it; 2 a usage or setting error (unknown `--set` name, wrong type, a version that
-must be bumped, an asset a registry cannot take); 3 workspace, sign-in or compute problem; 130 Ctrl-C
-while streaming (the job keeps running).
+must be bumped, an asset a registry cannot take, a model with no name or a taken model version); 3
+workspace, sign-in or compute problem, or a job with no model to register (not completed, no
+register_model step, no model card); 130 Ctrl-C while streaming (the job keeps running).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 from . import __version__
@@ -42,8 +44,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .graph import write_graph
     from .pipelines import Pipeline
     from .profiles import format_value
-    from .submit import FINISHED_OK, build_job, follow, resume_data, send, write_resolved
-    from .workspace import WorkspaceError, azure_errors, connect, resolve_target
+    from .submit import FINISHED_OK, build_job, follow, resume_data, send, write_rest
+    from .workspace import WorkspaceError, asset_exists, azure_errors, connect, resolve_target
 
     assignments = list(args.set)
     if args.gpu_compute:
@@ -53,26 +55,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.dry_run and args.resume_from:
         error("--resume-from needs a workspace (it looks up the earlier job's steps there); drop --dry-run")
         return EXIT_USAGE
-    client, data = None, {}
+    client, lookup = None, None
     try:
+        data = parse_inputs(args.input)
         # Offline first: a missing workspace is reported before anything is built.
         target = None if args.dry_run else resolve_target(
             args.config, args.subscription, args.resource_group, args.workspace
         )
-        if args.resume_from:
-            pipeline = Pipeline.load(args.pipeline, Path(args.root))
+        out_dir = Path(args.output_dir) / args.pipeline
+        arguments = (args.pipeline, assignments, args.experiment, Path(args.root), args.profile)
+        # Every setting is checked offline before anything signs in.
+        built = build_job(*arguments, data, out_dir, args.serverless, None, args.images)
+        if target is not None:
             client = connect(target)
+            lookup = partial(asset_exists, client.data)
             with azure_errors(target):
-                data = resume_data(client, pipeline, args.resume_from)
-        built = build_job(args.pipeline, assignments, args.experiment, Path(args.root), args.profile, data)
+                if args.resume_from:
+                    data.update(resume_data(client, Pipeline.load(args.pipeline, Path(args.root)), args.resume_from))
+                built = build_job(*arguments, data, out_dir, args.serverless, lookup, args.images)
     except SettingError as err:
         error(str(err))
         return EXIT_USAGE
     except WorkspaceError as err:
         error(str(err))
         return EXIT_AZURE
-    out_dir = Path(args.output_dir) / args.pipeline
-    resolved = write_resolved(built, out_dir)
+    rest = write_rest(built)
     pictures = write_graph(args.pipeline, built.steps, out_dir)
     print(f"pipeline {args.pipeline}: {len(built.steps)} steps, validated offline")
     width = max(len(step.name) for step in built.steps)
@@ -81,12 +88,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print("pipeline inputs" + (f" (profile {args.profile}, then --set)" if args.profile else "") + ":")
     for name, value in built.inputs.items():
         print(f"  {name} = {'(not set)' if value is None else format_value(value)}")
-    print(f"resolved job written to {resolved}")
+    for name in built.settings.omitted:
+        print(f"  {name}: empty --set value, left unset (not sent)")
+    if built.data_plan.lines:
+        print("data assets:")
+        for line in built.data_plan.lines:
+            print(f"  {line}")
+    print(f"job as sent written to {built.job_file} (az ml job create --file takes it), REST body to {rest}")
     print("step graph written to " + ", ".join(map(str, pictures)))
     if target is None:
         return EXIT_OK
     try:
-        client = client or connect(target)
         with azure_errors(target):
             job = send(client, built)
         print(f"submitted {job.name} to {target}, experiment {job.experiment_name}")
@@ -106,7 +118,32 @@ def cmd_submit(args: argparse.Namespace) -> int:
         error(f"stopped following; the job keeps running: {job.studio_url}")
         return EXIT_INTERRUPTED
     print(f"job {job.name} finished: {status}")
-    return EXIT_OK if status == FINISHED_OK else EXIT_FAILED
+    if status != FINISHED_OK:
+        return EXIT_FAILED
+    if args.no_register_model:
+        return EXIT_OK
+    from .model_asset import ModelJobError, ModelNameError, register_from_job
+
+    try:
+        with azure_errors(target):
+            model = register_from_job(client, str(job.name), report=print)
+    except (ModelJobError, ModelNameError, WorkspaceError) as err:
+        error(f"the job completed but its model was not registered: {err} "
+              f"(retry with `tao-aml model register {job.name}`)")
+        return EXIT_AZURE
+    print(f"model {model.name}:{model.version} registered from job {job.name}")
+    return EXIT_OK
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    """`--input NAME=URI` pairs; the URI is an Azure ML data reference (azureml:name:version, azureml://...)."""
+    found = {}
+    for pair in pairs:
+        name, sep, uri = pair.partition("=")
+        if not sep or not name.strip() or not uri.strip():
+            raise SettingError(f"--input {pair!r}: expected NAME=URI, e.g. wider_data=azureml:my-wider:1")
+        found[name.strip()] = uri.strip()
+    return found
 
 
 def cmd_profile_show(args: argparse.Namespace) -> int:
@@ -124,11 +161,12 @@ def cmd_profile_show(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     from .register import Refs, RegisterError, plan, publish
+    from .render import RunShape
     from .workspace import Target, WorkspaceError, azure_errors, connect, resolve_target
 
-    refs = Refs(args.version, args.registry)
+    refs = Refs(args.version, args.registry, args.images)
     try:
-        assets = plan(Path(args.root), refs)
+        assets = plan(Path(args.root), refs, RunShape(args.nodes, args.gpus_per_node))
         if args.dry_run:
             for asset in assets:
                 print(f"would publish  {asset.label}  (sha256 {asset.content_hash[:12]})")
@@ -149,6 +187,25 @@ def cmd_register(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_model_register(args: argparse.Namespace) -> int:
+    from .model_asset import ModelJobError, ModelNameError, register_from_job
+    from .workspace import WorkspaceError, azure_errors, connect, resolve_target
+
+    try:
+        target = resolve_target(args.config, args.subscription, args.resource_group, args.workspace)
+        client = connect(target)
+        with azure_errors(target):
+            model = register_from_job(client, args.job_name, args.name, args.version, args.registry, print)
+    except ModelNameError as err:
+        error(str(err))
+        return EXIT_USAGE
+    except (ModelJobError, WorkspaceError) as err:
+        error(str(err))
+        return EXIT_AZURE
+    print(f"model {model.name}:{model.version} in {target}")
+    return EXIT_OK
+
+
 def cmd_compute_create(args: argparse.Namespace) -> int:
     from .workspace import WorkspaceError, azure_errors, compute_definition, connect, resolve_target
 
@@ -162,6 +219,26 @@ def cmd_compute_create(args: argparse.Namespace) -> int:
         error(str(err))
         return EXIT_AZURE
     print(f"compute {created.name} ({created.size}, {compute.tier}) ready in {target}")
+    return EXIT_OK
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of at least 1")
+    return value
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from .images import ImageError, build_all
+
+    try:
+        commands = build_all(Path(args.root), args.registry, run=not args.dry_run)
+    except ImageError as err:
+        error(str(err))
+        return EXIT_AZURE
+    for command in commands:
+        print(("would run  " if args.dry_run else "built  ") + " ".join(command))
     return EXIT_OK
 
 
@@ -196,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="pipeline input (train_epochs=10) or spec field of a step (train.training_config.batch_size_per_gpu=8)",
     )
+    submit.add_argument(
+        "--input", action="append", default=[], metavar="NAME=URI",
+        help="a data input, e.g. wider_data=azureml:my-wider:1 (an Azure ML data asset or azureml:// path)",
+    )
     submit.add_argument("--gpu-compute", help="GPU cluster name (default: the pipeline's gpu_compute)")
     submit.add_argument("--cpu-compute", help="CPU cluster name (default: the pipeline's cpu_compute)")
     submit.add_argument(
@@ -205,11 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume-from", metavar="JOB_NAME",
         help="continue train and retrain from the checkpoints of this earlier job (needs a workspace)",
     )
+    submit.add_argument(
+        "--serverless", action="store_true",
+        help="run every step on serverless compute, no clusters (sizes: --set gpu_instance_type=..., "
+        "cpu_instance_type=..., spot=true)",
+    )
+    submit.add_argument(
+        "--images", metavar="ACR",
+        help="use the environments' prebuilt images in this container registry (tao-aml images build) "
+        "instead of building them from their contexts",
+    )
     submit.add_argument("--experiment", help="experiment name (default: the pipeline's)")
     submit.add_argument("--output-dir", default="build", help="where the resolved job and step graph are written")
     mode = submit.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="build and validate only; nothing is sent")
-    mode.add_argument("--stream", action="store_true", help="follow the job's logs; exit 1 if it fails")
+    mode.add_argument(
+        "--stream", action="store_true",
+        help="follow the job's logs; exit 1 if it fails; register its model asset when it completes",
+    )
+    submit.add_argument(
+        "--no-register-model", action="store_true", help="with --stream: do not register the model asset"
+    )
     add_workspace_arguments(submit)
     submit.set_defaults(func=cmd_submit)
 
@@ -229,8 +326,44 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--registry", help="publish to this Azure ML registry instead of a workspace")
     register.add_argument("--version", default=__version__, help=f"version of every asset (default {__version__})")
     register.add_argument("--dry-run", action="store_true", help="list what would be published; nothing is sent")
+    register.add_argument(
+        "--images", metavar="ACR",
+        help="register the environments as their prebuilt images in this container registry (tao-aml images build)",
+    )
+    register.add_argument(
+        "--nodes", type=positive_int, default=1,
+        help="nodes of train and retrain in the published pipeline components (default 1)",
+    )
+    register.add_argument(
+        "--gpus-per-node", type=positive_int, default=1,
+        help="GPUs per node of train and retrain; a shape other than 1x1 is published as <name>_<N>x<G>",
+    )
     add_workspace_arguments(register)
     register.set_defaults(func=cmd_register)
+
+    model = sub.add_parser("model", help="model assets made by pipeline jobs")
+    model_sub = model.add_subparsers(dest="action", required=True)
+    model_register = model_sub.add_parser(
+        "register", help="register a completed pipeline job's model output as a custom_model asset (card's tags)"
+    )
+    model_register.add_argument("-v", "--verbose", action="store_true", help="log what happens (never secrets)")
+    model_register.add_argument("job_name", metavar="JOB_NAME", help="the pipeline job's Name (Studio: Overview)")
+    model_register.add_argument("--name", help="model asset name (default: the card's, pipeline input model_name)")
+    model_register.add_argument("--version", help="model version (default: the next free one)")
+    model_register.add_argument(
+        "--registry", help="also share the registered version to this Azure ML registry (same name and version)"
+    )
+    add_workspace_arguments(model_register)
+    model_register.set_defaults(func=cmd_model_register)
+
+    images = sub.add_parser("images", help="prebuilt environment images in an Azure container registry")
+    images_sub = images.add_subparsers(dest="action", required=True)
+    build = images_sub.add_parser(
+        "build", parents=[common], help="build and push every environment's image once with `az acr build`"
+    )
+    build.add_argument("--registry", required=True, help="Azure container registry (name or login server)")
+    build.add_argument("--dry-run", action="store_true", help="print the az acr build commands; run nothing")
+    build.set_defaults(func=cmd_images_build)
 
     compute = sub.add_parser("compute", help="create the clusters of compute/")
     compute_sub = compute.add_subparsers(dest="action", required=True)
@@ -254,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure.ai.ml._schema.assets").setLevel(logging.ERROR)
     # "Class X: This is an experimental class" for classes azure-ai-ml itself instantiates on load.
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
+    # The same for fields (`queue_settings`, which --serverless --set spot=true writes).
+    logging.getLogger("azure.ai.ml._schema.core.fields").setLevel(logging.ERROR)
     # azure-core logs every HTTP request at INFO; headers are redacted, but it drowns our lines.
     logging.getLogger("azure").setLevel(logging.WARNING)
     return args.func(args)

@@ -75,7 +75,7 @@ class LocalRunner:
         self.env = env or {}
         self.path_for_environment = path_for_environment or (lambda _env: [])
         self.values = effective_inputs(pipeline, settings)
-        # Data inputs: the job's local paths (./specs), then what the caller connects.
+        # Data inputs: local paths the job gives (relative to pipeline.yml), then what the caller connects.
         for name, port in pipeline.job.inputs.items():
             if port.path is not None and name in self.values:
                 self.values[name] = (pipeline.job_path.parent / port.path).resolve()

@@ -22,6 +22,12 @@ from .yaml_model import Component, parse_binding
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The pipeline job wraps the reusable pipeline component as this one step.
 WRAPPER_STEP = "main"
+# Settings of the run itself, written as literals into the job (render.py), not pipeline inputs.
+RUN_SETTINGS = {
+    "gpu_instance_type": yaml_model.Port("gpu_instance_type", "string", description="serverless size of GPU steps"),
+    "cpu_instance_type": yaml_model.Port("cpu_instance_type", "string", description="serverless size of CPU steps"),
+    "spot": yaml_model.Port("spot", "boolean", description="serverless steps at the spot tier"),
+}
 
 
 class SettingError(ValueError):
@@ -64,6 +70,8 @@ class Settings:
     inputs: dict[str, Any] = field(default_factory=dict)
     spec_overrides: dict[str, list[str]] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)  # data input -> URI (azureml://jobs/...)
+    run: dict[str, Any] = field(default_factory=dict)  # RUN_SETTINGS values
+    omitted: list[str] = field(default_factory=list)  # optional inputs given an empty value: not sent
 
 
 def parse_value(port: yaml_model.Port, text: str) -> Any:
@@ -97,21 +105,33 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
                 continue
             settings.spec_overrides.setdefault(step, []).append(f"{spec_field}={text}")
             continue
-        port = pipeline.component.inputs.get(name)
+        port = pipeline.component.inputs.get(name) or RUN_SETTINGS.get(name)
         if port is None:
             problems.append(
-                f"--set {name}: no pipeline input {name!r}; inputs: {', '.join(pipeline.component.inputs)}"
+                f"--set {name}: no pipeline input {name!r}; inputs: "
+                + ", ".join([*pipeline.component.inputs, *RUN_SETTINGS])
             )
             continue
         if port.type not in ("string", "integer", "number", "boolean"):
             problems.append(f"--set {name}: a {port.type} input takes data; give it with --input {name}=PATH")
+            continue
+        if not text.strip():
+            # The service refuses an optional string sent as "" (facts/azureml.md): leave it unset instead.
+            if port.optional:
+                settings.omitted.append(name)
+                settings.inputs.pop(name, None)
+            else:
+                problems.append(f"--set {name}=: an empty value; {name} is required ({port.type})")
             continue
         value = parse_value(port, text)
         problem = literal_problem(port, value)
         if problem:
             problems.append(f"--set {name}: {problem}")
             continue
-        settings.inputs[name] = value
+        if name in RUN_SETTINGS:
+            settings.run[name] = value
+        else:
+            settings.inputs[name] = value
     for step, overrides in settings.spec_overrides.items():
         input_name, template, root = override_inputs[step]
         problems += [f"--set {step}.: {message}" for message in check_spec(template, root, overrides)]

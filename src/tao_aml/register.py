@@ -10,7 +10,6 @@ under an existing version (versions are immutable in Azure ML).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
@@ -24,7 +23,8 @@ from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Component, Data, Environment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from . import yaml_model
+from . import images, yaml_model
+from .render import RunShape, apply_overrides, shape_overrides
 
 LOG = logging.getLogger(__name__)
 HASH_TAG = "tao_aml_content_sha256"
@@ -53,6 +53,7 @@ class Refs:
 
     version: str
     registry: str | None = None
+    images: str | None = None  # container registry holding the environments' prebuilt images
 
     def environment(self, name: str) -> str:
         if self.registry:
@@ -99,8 +100,14 @@ def with_hash(entity: Any, content_hash: str) -> Any:
     return entity
 
 
-def plan(root: Path, refs: Refs) -> list[Asset]:
-    """Every asset in publishing order, references rewritten; all problems raised together."""
+def plan(root: Path, refs: Refs, shape: RunShape | None = None) -> list[Asset]:
+    """Every asset in publishing order, references rewritten; all problems raised together.
+
+    Pipeline components carry the shape's node and process counts as literals; a shape other than
+    1 node x 1 GPU is published under its own name (`tao_facenet_pipeline_2x4`), so each published
+    component runs the shape its name says and Designer lists them side by side.
+    """
+    shape = shape or RunShape()
     problems: list[str] = []
     environments = plan_environments(root, refs)
     env_refs = {asset.source: refs.environment(asset.entity.name) for asset in environments}
@@ -113,7 +120,7 @@ def plan(root: Path, refs: Refs) -> list[Asset]:
     pipelines = [
         asset
         for path in sorted(root.glob("pipelines/*/pipeline_component.yml"))
-        if (asset := plan_pipeline(root, path, refs, component_refs, problems)) is not None
+        if (asset := plan_pipeline(root, path, refs, component_refs, problems, shape)) is not None
     ]
     if problems:
         raise RegisterError("\n".join(problems))
@@ -121,12 +128,20 @@ def plan(root: Path, refs: Refs) -> list[Asset]:
 
 
 def plan_environments(root: Path, refs: Refs) -> list[Asset]:
+    """Each environment from its build context, or, with `refs.images`, naming its prebuilt image."""
     assets = []
+    prebuilt = images.environments(root) if refs.images else {}
     for path in sorted(root.glob("environments/*/environment.yml")):
         raw = yaml_model.read_yaml(path)
         build = (raw.get("build") or {}).get("path")
+        image = prebuilt.get(path.resolve())
+        if image is not None and refs.images:
+            raw = {**{k: v for k, v in raw.items() if k != "build"}, "image": image.reference(refs.images)}
+            build = None
         content_hash = yaml_hash(raw, *([path.parent / build] if build else []))
         entity = load_environment(path, params_override=[{"version": refs.version}])
+        if image is not None and refs.images:
+            entity.build, entity.image = None, raw["image"]
         assets.append(Asset("environment", path.resolve(), with_hash(entity, content_hash), content_hash))
     return assets
 
@@ -163,13 +178,15 @@ def plan_component(
 
 
 def plan_pipeline(
-    root: Path, path: Path, refs: Refs, component_refs: dict[Path, str], problems: list[str]
+    root: Path, path: Path, refs: Refs, component_refs: dict[Path, str], problems: list[str], shape: RunShape
 ) -> Asset | None:
     raw = yaml_model.read_yaml(path)
     shown = path.relative_to(root)
     known_problems = len(problems)
-    overrides: list[dict[str, Any]] = [{"version": refs.version}]
-    rewritten = copy.deepcopy(raw)
+    overrides: list[dict[str, Any]] = [{"version": refs.version}, *shape_overrides(raw, shape)]
+    if shape != RunShape():
+        overrides.append({"name": f"{raw['name']}_{shape.label}"})
+    rewritten = apply_overrides(raw, overrides[1:])
     for step_name, step in (raw.get("jobs") or {}).items():
         ref = str(step.get("component", ""))
         if refs.usable(ref):
@@ -195,17 +212,19 @@ def specs_asset_name(pipeline: str) -> str:
 
 
 def plan_specs(root: Path, refs: Refs) -> list[Asset]:
-    """Each pipeline's specs/ folder as a uri_folder data asset, for the `specs` port in Designer."""
+    """Each pipeline's shipped templates (src/tao_aml/templates/<pipeline>/) as a uri_folder data asset,
+    for Designer users who connect edited templates to the pipeline's optional `specs` port."""
     assets = []
-    for folder in sorted(p for p in root.glob("pipelines/*/specs") if p.is_dir()):
-        pipeline = folder.parent.name
+    for folder in sorted(p for p in root.glob("src/tao_aml/templates/*") if p.is_dir()):
+        pipeline = folder.name
         content_hash = folder_hash(folder)
         entity = Data(
             name=specs_asset_name(pipeline),
             version=refs.version,
             type=AssetTypes.URI_FOLDER,
             path=str(folder),
-            description=f"TAO spec templates of the {pipeline} pipeline: connect to its `specs` input.",
+            description=f"TAO spec templates of the {pipeline} pipeline, as its steps ship them: edit a copy and "
+            "connect it to the pipeline's `specs` input to use it instead.",
             tags={"family": pipeline, HASH_TAG: content_hash},
         )
         assets.append(Asset("data", folder.resolve(), entity, content_hash))

@@ -1,15 +1,19 @@
 """User-side checks of the TAO spec templates a pipeline uses, with the same code the steps run.
 
 A template plus the user's overrides is parsed and validated here before anything is submitted,
-so a misspelt field or a wrong type costs seconds on a laptop, not a GPU node's start-up.
+so a misspelt field or a wrong type costs seconds on a laptop, not a GPU node's start-up. The
+templates checked are the ones shipped in each step's code snapshot (src/tao_aml/templates/), found
+by the rule the steps use when their `specs` input is not connected (steps/spec_templates.py).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from .problems import Problem
-from .steps import detectnet_v2_schema, prototext, spec_edit
+from .steps import detectnet_v2_schema, prototext, spec_edit, spec_templates
 from .steps.bpnet import specs as bpnet_specs
 from .steps.common import StepError
 from .yaml_model import Component
@@ -41,24 +45,38 @@ def check_spec(path: Path, root: str, overrides: list[str] | None = None) -> lis
     return detectnet_v2_schema.validate(tree, root, str(path))
 
 
-def spec_uses(pipeline: Component) -> list[tuple[str, Path, str]]:
-    """(step name, template path, root) for every step of the pipeline that reads a spec template."""
-    specs_dir = pipeline.path.parent / "specs"
-    uses = []
+def shipped_templates(component: Component) -> Path:
+    """tao_aml/templates/ in the component's code snapshot: where its step looks when `specs` is not connected."""
+    code = os.path.normpath(component.path.parent / str(component.raw.get("code", ".")))
+    return Path(code) / "tao_aml" / "templates"
+
+
+def _templates(pipeline: Component) -> Iterator[tuple[str, str, Path | StepError]]:
+    """(step name, root, template) for every step of the pipeline that reads a spec template: the
+    template its step reads with `specs` not connected, found by the steps' own rule, or why none is."""
     for step in pipeline.jobs.values():
         root = SPEC_ROOTS.get(step.component.name if step.component else "")
         spec_file = step.inputs.get("spec_file")
-        if root and isinstance(spec_file, str):
-            uses.append((step.name, specs_dir / spec_file, root))
-    return uses
+        if step.component and root and isinstance(spec_file, str):
+            shipped = shipped_templates(step.component)
+            try:
+                found: Path | StepError = Path(spec_templates.folder(None, spec_file, str(shipped))) / spec_file
+            except StepError as err:
+                found = err
+            yield step.name, root, found
+
+
+def spec_uses(pipeline: Component) -> list[tuple[str, Path, str]]:
+    """(step name, template path, root) for every step whose shipped template is found; a name the
+    rule refuses is reported by spec_problems."""
+    return [(step, found, root) for step, root, found in _templates(pipeline) if isinstance(found, Path)]
 
 
 def spec_problems(pipeline: Component) -> list[Problem]:
     problems: list[Problem] = []
-    for step, path, root in spec_uses(pipeline):
-        key = f"jobs.{step}.inputs.spec_file"
-        if not path.is_file():
-            problems.append(Problem(pipeline.path, key, f"spec template {path.name} not found in {path.parent}"))
-            continue
-        problems += [Problem(path, root, message) for message in check_spec(path, root)]
+    for step, root, found in _templates(pipeline):
+        if isinstance(found, StepError):
+            problems.append(Problem(pipeline.path, f"jobs.{step}.inputs.spec_file", str(found)))
+        else:
+            problems += [Problem(found, root, message) for message in check_spec(found, root)]
     return problems

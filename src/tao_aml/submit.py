@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from azure.ai.ml import MLClient, load_job
 from azure.ai.ml.entities import Job, PipelineComponent, PipelineJob
 from azure.ai.ml.exceptions import JobException
 
+from . import data_assets, render, vm_sizes, yaml_model
 from .pipelines import (
     REPO_ROOT,
     WRAPPER_STEP,
@@ -22,6 +24,7 @@ from .pipelines import (
     resolve_settings,
 )
 from .profiles import profile_assignments
+from .render import GPUS_INPUT, NODES_INPUT, RunShape
 from .workspace import WorkspaceError, missing_computes
 from .yaml_model import parse_binding
 
@@ -29,9 +32,14 @@ LOG = logging.getLogger(__name__)
 # The job-level input whose cluster also serves as settings.default_compute.
 CPU_INPUT = "cpu_compute"
 FINISHED_OK = "Completed"
+PIPELINE_COMPONENT_FILE = "pipeline_component.yml"
+PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
 # A training step's input naming an earlier run's results, and the output it reads them from.
 RESUME_PORT, RESUME_OUTPUT = "resume_from", "results"
-JOB_OUTPUT_URI = "azureml://jobs/{job}/outputs/{output}"
+# The documented job-output URI (the SDK's own pattern requires `/paths/`); a child job's name for a step.
+JOB_OUTPUT_URI = "azureml://jobs/{job}/outputs/{output}/paths/"
+# Job statuses of a step that never ran, so wrote no checkpoint (azure-ai-ml JobStatus values).
+NEVER_STARTED = {"NotStarted", "Queued", "Preparing", "Provisioning", "Starting"}
 
 
 @dataclass
@@ -45,11 +53,16 @@ class StepPlan:
     upstream: tuple[str, ...]
     nodes: int = 1
     gpus_per_node: int = 0
+    instance_type: str | None = None  # serverless only
+    spot: bool = False
 
     def details(self) -> list[str]:
         """Lines under the step's name in the graph, and after it in the printout."""
         resources = f"{_count(self.nodes, 'node')} x {_count(self.gpus_per_node, 'GPU')}"
-        return [self.component, f"on {self.compute}", resources]
+        where = f"on {self.compute}"
+        if self.instance_type:
+            where += f" {self.instance_type}" + (" (spot)" if self.spot else "")
+        return [self.component, where, resources]
 
 
 def _count(number: int, word: str) -> str:
@@ -63,6 +76,26 @@ class BuiltJob:
     job: PipelineJob
     steps: list[StepPlan]
     inputs: dict[str, Any]  # the pipeline component's effective input values
+    job_file: Path  # the job as sent; load_job reads it back to an equal job
+    shape: RunShape
+    data_plan: data_assets.DataPlan
+
+
+def run_shape(values: dict[str, Any], settings: Settings, serverless: bool) -> RunShape:
+    """The literal run settings; a GPU step on a size without enough GPUs is refused here, offline."""
+    shape = RunShape(
+        nodes=int(values.get(NODES_INPUT) or 1), gpus_per_node=int(values.get(GPUS_INPUT) or 1),
+        serverless=serverless, **settings.run,
+    )
+    if not serverless:
+        given = sorted(name for name in settings.run if name != "spot") + (["spot"] if shape.spot else [])
+        if given:
+            raise SettingError(f"--set {', '.join(given)}: serverless settings; add --serverless")
+        return shape
+    problem = vm_sizes.gpu_size_problem(shape.gpu_instance_type, shape.gpus_per_node)
+    if problem:
+        raise SettingError(f"--set gpu_instance_type: {problem}")
+    return shape
 
 
 def build_job(
@@ -72,19 +105,45 @@ def build_job(
     root: Path = REPO_ROOT,
     profile: str | None = None,
     data: dict[str, str] | None = None,
+    out_dir: Path | None = None,
+    serverless: bool = False,
+    lookup: data_assets.Lookup | None = None,
+    registry: str | None = None,
 ) -> BuiltJob:
-    """The job as it would be sent: profile values, then `assignments` (which win), then data inputs (URIs)."""
+    """The job as it would be sent: profile values, then `assignments` (which win), then data inputs (URIs).
+
+    The job and its pipeline component are written to out_dir (a temporary folder when not given) with
+    the run's literals, and the job is loaded back from there: what is validated is that file. `lookup`
+    finds data assets in the workspace (data_assets.py); without it (a dry run) none is looked up.
+    With a container `registry`, the steps name the prebuilt images there (images.py).
+    """
     pipeline = Pipeline.load(name, root)
     first = profile_assignments(pipeline, profile) if profile else []
     settings = resolve_settings(pipeline, first + assignments)
     settings.data.update(data or {})
-    overrides = params_override(pipeline, settings)
+    for input_name in settings.data:
+        port = pipeline.component.inputs.get(input_name)
+        if port is None or port.type in PRIMITIVE_TYPES:
+            data_inputs = [n for n, p in pipeline.component.inputs.items() if p.type not in PRIMITIVE_TYPES]
+            raise SettingError(
+                f"--input {input_name}: not a data input of {name}; data inputs: {', '.join(data_inputs)}"
+            )
+    data_plan = data_assets.plan(pipeline, root, effective_inputs(pipeline, settings), lookup)
+    settings.data.update(data_plan.inputs)
+    values = effective_inputs(pipeline, settings)
+    shape = run_shape(values, settings, serverless)
+    overrides = params_override(pipeline, settings) + data_plan.overrides
     if CPU_INPUT in settings.inputs and "default_compute" in (pipeline.job.raw.get("settings") or {}):
         # Steps without a compute of their own (none today) must not fall back to a cluster the user replaced.
         overrides.append({"settings.default_compute": f"azureml:{settings.inputs[CPU_INPUT]}"})
-    job = load_job(pipeline.job_path, params_override=overrides)
     if experiment:
-        job.experiment_name = experiment
+        overrides.append({"experiment_name": experiment})
+    target = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="tao_aml_job_"))
+    job_file = render.write_job(
+        pipeline.job_path, pipeline.job_path.parent / PIPELINE_COMPONENT_FILE, overrides, shape, target, name,
+        registry,
+    )
+    job = load_job(job_file)
     result = job._validate()  # the public validate needs a workspace
     if not result.passed:
         raise SettingError(
@@ -92,33 +151,32 @@ def build_job(
             + "\n".join(f"  {where}: {message}" for where, message in result.error_messages.items())
         )
     job._to_rest_object()  # what the service would receive; raises if it cannot be serialized
-    values = effective_inputs(pipeline, settings)
-    return BuiltJob(pipeline, settings, job, plan_steps(pipeline, values), values)
+    rendered = yaml_model.load(target / f"{name}.pipeline_component.yml")
+    steps = plan_steps(pipeline.component, rendered, values, shape)
+    return BuiltJob(pipeline, settings, job, steps, values, job_file, shape, data_plan)
 
 
-def plan_steps(pipeline: Pipeline, values: dict[str, Any]) -> list[StepPlan]:
+def plan_steps(
+    component: yaml_model.Component, rendered: yaml_model.Component, values: dict[str, Any], shape: RunShape
+) -> list[StepPlan]:
+    """Each step as printed and drawn: its compute from the component, counts and sizes from the rendered copy."""
     steps = []
-    for step_name in pipeline.component.topological_order():
-        step = pipeline.component.jobs[step_name]
+    for step_name in component.topological_order():
+        step, sent = component.jobs[step_name], rendered.jobs[step_name].raw
         binding = parse_binding(step.compute)
         compute = values.get(binding.name) if binding is not None else step.compute
-        component = step.component.name if step.component else step.component_ref
-        upstream = tuple(sorted(name for name in step.upstream() if name in pipeline.component.jobs))
+        upstream = tuple(sorted(name for name in step.upstream() if name in component.jobs))
         compute_input = binding.name if binding else None
+        resources = sent.get("resources") or {}
         # Only steps the YAML distributes (resources/distribution) use more than one node or GPU.
-        gpus = 1 if "gpu" in (compute_input or "") else 0
-        nodes = _count_value((step.raw.get("resources") or {}).get("instance_count"), values, 1)
-        per_node = _count_value((step.raw.get("distribution") or {}).get("process_count_per_instance"), values, gpus)
-        steps.append(StepPlan(step_name, component, str(compute), compute_input, upstream, nodes, per_node))
+        gpus = 1 if compute_input == render.GPU_COMPUTE_INPUT else 0
+        per_node = (sent.get("distribution") or {}).get("process_count_per_instance", gpus)
+        steps.append(StepPlan(
+            step_name, step.component.name if step.component else step.component_ref,
+            render.SERVERLESS if shape.serverless else str(compute), compute_input, upstream,
+            int(resources.get("instance_count", 1)), int(per_node), resources.get("instance_type"), shape.spot,
+        ))
     return steps
-
-
-def _count_value(value: Any, values: dict[str, Any], default: int) -> int:
-    """A step's literal or parent-bound count (`${{parent.inputs.nodes}}`); default when not given."""
-    binding = parse_binding(value)
-    if binding is not None and binding.kind == "inputs":
-        value = values.get(binding.name)
-    return default if value is None else int(value)
 
 
 def resume_inputs(pipeline: Pipeline) -> dict[str, str]:
@@ -131,21 +189,30 @@ def resume_inputs(pipeline: Pipeline) -> dict[str, str]:
     return found
 
 
-def step_jobs(client: MLClient, job_name: str, prefix: str = "") -> dict[str, str]:
-    """Step path (`main.train`) -> child job name, for every step of a pipeline job, nested pipelines included."""
-    found: dict[str, str] = {}
+def child_jobs(client: MLClient, job_name: str, prefix: str = "") -> dict[str, Any]:
+    """Step path (`main.train`) -> child job, for every step of a pipeline job, nested pipelines included."""
+    found: dict[str, Any] = {}
     for child in client.jobs.list(parent_job_name=job_name):
         # A child job's display name is its node name in the pipeline unless the YAML sets one.
         path = prefix + str(child.display_name or child.name)
-        found[path] = str(child.name)
+        found[path] = child
         if child.type == "pipeline":
-            found.update(step_jobs(client, str(child.name), path + "."))
+            found.update(child_jobs(client, str(child.name), path + "."))
     return found
 
 
+def step_jobs(client: MLClient, job_name: str) -> dict[str, str]:
+    """Step path (`main.train`) -> child job name."""
+    return {path: str(child.name) for path, child in child_jobs(client, job_name).items()}
+
+
 def resume_data(client: MLClient, pipeline: Pipeline, job_name: str) -> dict[str, str]:
-    """The `*_resume_from` inputs pointing at the `results` of the earlier job's train and retrain steps."""
-    steps = step_jobs(client, job_name)
+    """The `*_resume_from` inputs pointing at the `results` of the earlier job's train and retrain steps.
+
+    A step that failed or was canceled (a preempted node, a stopped job) still has the checkpoints it
+    wrote into its mounted output; a step that never started has none and is left out.
+    """
+    steps = child_jobs(client, job_name)
     if not steps:
         raise WorkspaceError(
             f"--resume-from {job_name}: no pipeline job of that name with steps in the workspace "
@@ -164,16 +231,15 @@ def resume_data(client: MLClient, pipeline: Pipeline, job_name: str) -> dict[str
     data = {}
     for step_name, input_name in wanted.items():
         child = steps.get(f"{WRAPPER_STEP}.{step_name}")
-        if child is not None:
-            data[input_name] = JOB_OUTPUT_URI.format(job=child, output=RESUME_OUTPUT)
+        if child is None or str(getattr(child, "status", "")) in NEVER_STARTED:
+            continue
+        data[input_name] = JOB_OUTPUT_URI.format(job=child.name, output=RESUME_OUTPUT)
     return data
 
 
-def write_resolved(built: BuiltJob, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{built.pipeline.name}.pipeline.yml"
-    built.job.dump(path)
-    return path
+def write_rest(built: BuiltJob) -> Path:
+    """The REST body next to the job file, for diffing two runs."""
+    return render.write_rest_body(built.job, built.job_file.with_name(f"{built.pipeline.name}.rest.json"))
 
 
 def sent_computes(job: PipelineJob) -> dict[str, str]:
@@ -218,7 +284,7 @@ def _compute_name(value: Any) -> str | None:
 def send(client: MLClient, built: BuiltJob) -> Job:
     """Check every compute the job names exists, then create the job."""
     kinds = {step.compute: step.compute_input or "" for step in built.steps}
-    names = sorted(set(sent_computes(built.job).values()) - {""})
+    names = sorted(set(sent_computes(built.job).values()) - {"", render.SERVERLESS})
     problems = missing_computes(client, names, lambda name: "gpu" if "gpu" in kinds.get(name, "") else "cpu")
     if problems:
         raise WorkspaceError("\n".join(problems))

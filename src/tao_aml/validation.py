@@ -13,6 +13,7 @@ from typing import Any
 
 from . import yaml_model
 from .problems import Problem
+from .render import GPUS_INPUT, NODES_INPUT
 from .spec_check import spec_problems
 from .yaml_model import Component, Port, Step, parse_binding
 
@@ -219,29 +220,31 @@ class Checker:
                     bound_outputs.add(binding.name)
 
     def _scale(self, parent: Component, step: Step) -> None:
-        """Node and process counts bound to pipeline inputs must be integer inputs of at least 1."""
+        """Node and process counts are literal integers of at least 1, equal to the inputs that report them.
+
+        The REST contract types them as integers and no Microsoft document shows a binding resolved
+        there inside a pipeline component (shared/facts/azureml.md): render.py writes them instead.
+        """
         counts = {
-            "resources.instance_count": (step.raw.get("resources") or {}).get("instance_count"),
-            "distribution.process_count_per_instance": (step.raw.get("distribution") or {}).get(
-                "process_count_per_instance"
+            "resources.instance_count": ((step.raw.get("resources") or {}).get("instance_count"), NODES_INPUT),
+            "distribution.process_count_per_instance": (
+                (step.raw.get("distribution") or {}).get("process_count_per_instance"), GPUS_INPUT
             ),
         }
-        for where, value in counts.items():
+        for where, (value, input_name) in counts.items():
             key = f"jobs.{step.name}.{where}"
-            try:
-                binding = parse_binding(value)
-            except ValueError as err:
-                self.add(parent.path, key, str(err))
+            if isinstance(value, str) and "${{" in value:
+                self.add(parent.path, key, f"{value} is a binding: write a literal integer (tao-aml submit and "
+                         "register write the shape's counts; bindings here are not documented Azure ML)")
                 continue
-            if binding is None:
-                if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                    self.add(parent.path, key, f"{value!r} is not a whole number of at least 1")
+            if value is None:
                 continue
-            port = parent.inputs.get(binding.name) if binding.kind == "inputs" else None
-            if port is None:
-                self.add(parent.path, key, f"{binding} is not an input of this pipeline")
-            elif port.type != "integer" or port.min is None or port.min < 1:
-                self.add(parent.path, key, f"{binding.name} must be an integer input with min: 1")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                self.add(parent.path, key, f"{value!r} is not a whole number of at least 1")
+                continue
+            port = parent.inputs.get(input_name)
+            if port is not None and port.default != value:
+                self.add(parent.path, key, f"{value} differs from the default of input {input_name} ({port.default})")
 
     def _compute(self, parent: Component, step: Step) -> None:
         key = f"jobs.{step.name}.compute"
@@ -370,4 +373,23 @@ def validate_repository(root: Path, with_azure: bool = True) -> list[Problem]:
         checker.pipeline(yaml_model.load(path, cache), is_job=True)
     for path in pipeline_components:
         checker.problems += spec_problems(yaml_model.load(path, cache))
+    checker.problems += data_asset_problems(root, jobs)
     return checker.problems
+
+
+def data_asset_problems(root: Path, jobs: list[Path]) -> list[Problem]:
+    """pipelines/<name>/data_assets.yml against the pipeline's outputs and inputs (data_assets.py)."""
+    from .data_assets import FILE, load_entries
+    from .pipelines import Pipeline, SettingError
+
+    problems = []
+    for path in jobs:
+        if not (path.parent / FILE).is_file():
+            continue
+        try:
+            load_entries(Pipeline.load(path.parent.name, root), root)
+        except (SettingError, ValueError) as err:
+            for line in str(err).splitlines():
+                key, _, message = line.removeprefix(f"{path.parent / FILE}: ").partition(": ")
+                problems.append(Problem(path.parent / FILE, key, message))
+    return problems

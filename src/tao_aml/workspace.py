@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from azure.ai.ml import MLClient, load_compute
 from azure.ai.ml.entities import AmlCompute
@@ -130,6 +131,15 @@ def connect(target: Target) -> MLClient:
                 f"of subscription {target.subscription_id}"
             ) from err
     return client
+
+
+def asset_exists(operations: Any, name: str, version: str) -> bool:
+    """Whether `operations` (client.data, client.models, ...) holds the asset name:version."""
+    try:
+        operations.get(name=name, version=version)
+    except ResourceNotFoundError:
+        return False
+    return True
 
 
 def missing_computes(client: MLClient, names: list[str], kind_of: Callable[[str], str]) -> list[str]:

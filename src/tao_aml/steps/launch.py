@@ -33,6 +33,7 @@ class World(NamedTuple):
     rank: int
     size: int
     local_rank: int
+    local_size: int = 1
 
 
 def mpi_world(environ: Optional[Dict[str, str]] = None) -> Optional[World]:
@@ -45,6 +46,7 @@ def mpi_world(environ: Optional[Dict[str, str]] = None) -> Optional[World]:
             int(env["OMPI_COMM_WORLD_RANK"]),
             int(env.get("OMPI_COMM_WORLD_SIZE", "1")),
             int(env.get("OMPI_COMM_WORLD_LOCAL_RANK", "0")),
+            int(env.get("OMPI_COMM_WORLD_LOCAL_SIZE", "1")),
         )
     except ValueError as err:
         raise StepError("Open MPI's rank variables are not numbers: {}".format(err)) from None
@@ -73,7 +75,18 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def training_gpus(args: argparse.Namespace, world: Optional[World]) -> int:
-    """All GPUs training uses (MPI's world size, else --gpus); logs the global batch size."""
+    """All GPUs training uses (MPI's world size, else --gpus); logs the global batch size.
+
+    Under MPI the processes per node come from the step's literal `process_count_per_instance`, and
+    --gpus from the pipeline input gpus_per_node: a pipeline component published for another shape
+    (e.g. gpus_per_node changed in Designer) would train on other GPUs than the run reports, so stop.
+    """
+    if world is not None and world.local_size != args.gpus:
+        raise StepError(
+            "this step runs {} process(es) per node (distribution.process_count_per_instance) but "
+            "gpus_per_node is {}: publish or submit the pipeline for that shape (tao-aml register/submit "
+            "--set gpus_per_node={}) instead of changing the input alone".format(world.local_size, args.gpus, args.gpus)
+        )
     gpus = world.size if world is not None else args.gpus
     LOG.info("global batch size %d (%d per GPU x %d GPUs)", args.batch_size * gpus, args.batch_size, gpus)
     return gpus

@@ -1,11 +1,11 @@
-"""Assemble the deployable model and register it as a model asset with its key metrics as tags.
+"""Assemble the deployable model folder, with a model card that carries the model asset's name and tags.
 
-The folder written to --output_dir holds what a user needs to run the model: the ONNX file and its
-labels (export step), the TensorRT engine and INT8 calibration cache (engine step), the specs TAO
-read, and model_card.json (files with sizes and sha256, key metrics from the run report). With
---model_name and an MLflow tracking store (every Azure ML job has one) the folder is logged to the
-step's run and registered through MLflow under that name, tags included; without a store the folder
-is only assembled, and the pipeline's `model` output still holds it.
+The folder written to --output_dir (the component's `model` output) holds what a user needs to run the
+model: the ONNX file and its labels (export step), the TensorRT engine and INT8 calibration cache (engine
+step), the specs TAO read, and model_card.json (files with sizes and sha256; `name`, the model asset name
+from --model_name; `tags`, the key metrics from the run report plus family and TAO version). The step does
+not register anything: after the job completes, `tao-aml model register JOB` (tao_aml.model_asset) makes
+the output a model asset through `ml_client.models.create_or_update`, with the card's name and tags.
 """
 
 import argparse
@@ -17,13 +17,13 @@ import shutil
 import sys
 from typing import Dict, List, Optional
 
-from . import tracking
 from .common import StepError, atomic_write_text, run_main
 from .observe import STEP_METRICS
 
 LOG = logging.getLogger("tao_aml.register_model")
 
 MODEL_CARD = "model_card.json"
+TAO_VERSION = "5.0.0"
 # What a deployment reads, by extension, from the export and engine folders.
 DEPLOYABLE = (".onnx", ".engine", ".trt", ".bin", ".cache", ".etlt", ".uff")
 DEPLOY_FILES = ("labels.txt", "nvinfer_config.txt")
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--engine", help="engine step output (TensorRT engine, calibration cache)")
     parser.add_argument("--specs", help="a step output whose specs/ (or spec files) go with the model")
     parser.add_argument("--report", help="run report output (report.json): key metrics become tags")
-    parser.add_argument("--model_name", help="register under this name when a tracking store is set")
+    parser.add_argument("--model_name", help="model asset name written into model_card.json")
     parser.add_argument("--output_dir", required=True)
     return parser
 
@@ -127,38 +127,18 @@ def assemble(args: argparse.Namespace) -> Dict[str, object]:
             relative = os.path.relpath(path, args.output_dir)
             if relative != MODEL_CARD:
                 files[relative] = {"size_mb": round(os.path.getsize(path) / 1e6, 6), "sha256": sha256(path)}
-    card = {"name": args.model_name, "family": family(args.export), "tao_version": "5.0.0",
-            "tags": key_metrics(args.report), "files": dict(sorted(files.items()))}
+    kind = family(args.export)
+    tags = dict(key_metrics(args.report), family=kind, tao_version=TAO_VERSION)
+    card = {"name": args.model_name, "family": kind, "tao_version": TAO_VERSION,
+            "tags": tags, "files": dict(sorted(files.items()))}
     atomic_write_text(os.path.join(args.output_dir, MODEL_CARD), json.dumps(card, indent=2) + "\n")
     return card
-
-
-def register(card: Dict[str, object], output_dir: str, name: str) -> Optional[str]:
-    """Register the folder through MLflow; returns the version, or None when no store is set."""
-    tracker = tracking.tracker()
-    if not tracker.active:
-        LOG.warning("no MLflow tracking store: %s assembled in %s but not registered", name, output_dir)
-        return None
-    import mlflow
-
-    tracker.log_artifact(output_dir, "model")
-    tags = dict(card["tags"], family=card["family"], tao_version=card["tao_version"])  # type: ignore[arg-type]
-    try:
-        version = mlflow.register_model("runs:/{}/model".format(tracker.run_id), name, tags=tags)
-    except Exception as err:  # the store's own message says what is wrong (name, permissions)
-        raise StepError("registering model {!r} failed: {}: {}".format(name, type(err).__name__, err)) from None
-    LOG.info("registered model %s version %s", name, version.version)
-    return str(version.version)
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     card = assemble(args)
     LOG.info("model folder %s: %s", args.output_dir, ", ".join(card["files"]))  # type: ignore[arg-type]
-    if args.model_name:
-        version = register(card, args.output_dir, args.model_name)
-        card["registered_version"] = version
-        atomic_write_text(os.path.join(args.output_dir, MODEL_CARD), json.dumps(card, indent=2) + "\n")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -16,7 +16,7 @@ from .. import tao
 from ..cli_types import override_list
 from ..common import StepError, atomic_write_text, run_main
 from . import EXECUTABLE, data_root
-from .experiment import add_coco_arguments, coco_links, write_coco_spec
+from .experiment import add_coco_arguments, add_spec_dir_argument, coco_links, write_coco_spec
 
 TFRECORDS = "tfrecords"
 MANIFEST = "dataset.json"
@@ -27,7 +27,7 @@ MODES = {"train": "train", "val": "test"}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpnet.dataset_convert", description=__doc__)
     add_coco_arguments(parser)
-    parser.add_argument("--spec_dir", required=True, help="folder of bpnet spec templates")
+    add_spec_dir_argument(parser, "--coco_spec_file")
     parser.add_argument("--split", required=True, choices=sorted(MODES))
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--overrides", type=override_list, default=[], help="coco spec overrides 'a.b=1;...'")

@@ -9,7 +9,7 @@ import argparse
 import os
 from typing import Callable, Dict, List, Optional
 
-from .. import coco
+from .. import coco, spec_templates
 from ..cli_types import override_list
 from . import data_root, specs
 
@@ -19,7 +19,7 @@ SPECS = "specs"
 def add_spec_arguments(parser: argparse.ArgumentParser, train_step: bool) -> None:
     """The train step's own template is --spec_file (with --overrides); the steps that only run a
     model name the inference template so, and get the train template and overrides train used."""
-    parser.add_argument("--spec_dir", required=True, help="folder of bpnet spec templates")
+    add_spec_dir_argument(parser, "--spec_file")
     parser.add_argument("--pose_config_file", default="bpnet_18joints.json", help="pose config JSON in --spec_dir")
     parser.add_argument("--spec_file", required=True,
                         help="{} YAML template in --spec_dir".format("train" if train_step else "inference"))
@@ -29,6 +29,18 @@ def add_spec_arguments(parser: argparse.ArgumentParser, train_step: bool) -> Non
     if not train_step:
         parser.add_argument("--train_overrides", type=override_list, default=[],
                             help="train spec overrides, as the train step applied them")
+
+
+def add_spec_dir_argument(parser: argparse.ArgumentParser, own: str) -> None:
+    parser.add_argument("--spec_dir", default=None,
+                        help="folder of bpnet spec templates (default: the shipped folder holding {})".format(own))
+
+
+def spec_dir(args: argparse.Namespace) -> str:
+    """--spec_dir, or the shipped folder holding the step's own template (--spec_file, or
+    dataset_convert's --coco_spec_file): every template the step reads comes from that one folder."""
+    own = args.spec_file if hasattr(args, "spec_file") else args.coco_spec_file
+    return spec_templates.folder(args.spec_dir, own)
 
 
 def add_coco_arguments(parser: argparse.ArgumentParser, coco_spec: bool = True) -> None:
@@ -58,7 +70,7 @@ def write_coco_spec(args: argparse.Namespace, root: str, out_dir: str, overrides
         tree["root_directory_path"] = root
         data_root.coco_layout(tree)
 
-    return specs.write(os.path.join(args.spec_dir, args.coco_spec_file), specs.COCO, edit, overrides,
+    return specs.write(os.path.join(spec_dir(args), args.coco_spec_file), specs.COCO, edit, overrides,
                        os.path.join(out_dir, SPECS, args.coco_spec_file))
 
 
@@ -79,7 +91,8 @@ def write_model_specs(
     folder = os.path.join(out_dir, SPECS)
     train_path = os.path.join(folder, train_file)
     infer_path = os.path.join(folder, infer_file)
-    pose_config = os.path.join(args.spec_dir, args.pose_config_file)
+    templates = spec_dir(args)
+    pose_config = os.path.join(templates, args.pose_config_file)
 
     def train_edit(tree: specs.Tree) -> None:
         tree["checkpoint_dir"] = out_dir
@@ -94,9 +107,9 @@ def write_model_specs(
         if edit_infer is not None:
             edit_infer(tree)
 
-    specs.write(os.path.join(args.spec_dir, train_file), specs.TRAIN, train_edit, train_overrides,
+    specs.write(os.path.join(templates, train_file), specs.TRAIN, train_edit, train_overrides,
                 train_path, check=False)
-    specs.write(os.path.join(args.spec_dir, infer_file), specs.INFER, infer_edit, infer_overrides,
+    specs.write(os.path.join(templates, infer_file), specs.INFER, infer_edit, infer_overrides,
                 infer_path, check=False)
     specs.check_written(train_path, specs.TRAIN, data=edit_train is not None)
     specs.check_written(infer_path, specs.INFER)

@@ -7,9 +7,9 @@ override are all edits of one protobuf-text tree, checked against TAO 5.0's sche
 import argparse
 import logging
 import os
-from typing import Callable, List
+from typing import Callable, List, Optional
 
-from .. import detectnet_v2_schema, prototext, spec_edit
+from .. import detectnet_v2_schema, prototext, spec_edit, spec_templates
 from ..cli_types import override_list
 from ..common import StepError, atomic_write_text
 
@@ -19,8 +19,10 @@ Edit = Callable[[prototext.Message], None]
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
-    parser.add_argument("--spec_dir", required=True, help="folder of spec templates")
-    parser.add_argument("--spec_file", required=True, help="template's file name inside --spec_dir")
+    parser.add_argument("--spec_dir", default=None,
+                        help="folder of spec templates (default: the shipped folder holding --spec_file)")
+    parser.add_argument("--spec_file", required=True,
+                        help="template's file name inside --spec_dir or the shipped folders")
     if overrides:
         parser.add_argument(
             "--overrides", type=override_list, default=[],
@@ -34,10 +36,11 @@ def spec_copy_path(output_dir: str, spec_file: str) -> str:
 
 
 def write_spec(
-    spec_dir: str, spec_file: str, root: str, edit: Edit, overrides: List[str], out_path: str
+    spec_dir: Optional[str], spec_file: str, root: str, edit: Edit, overrides: List[str], out_path: str
 ) -> str:
-    """Read the template, apply the step's edits then the user's overrides, validate, write."""
-    template = os.path.join(spec_dir, spec_file)
+    """Read the template (from `spec_dir`, or the shipped templates when None), apply the step's
+    edits then the user's overrides, validate, write."""
+    template = os.path.join(spec_templates.folder(spec_dir, spec_file), spec_file)
     if not os.path.isfile(template):
         raise StepError("spec template {} does not exist".format(template))
     with open(template, encoding="utf-8") as handle:

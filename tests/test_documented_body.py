@@ -1,0 +1,182 @@
+"""What the service receives, read from the serialized REST body, for every way of submitting.
+
+The REST contract types `resources.instance_count`, `resources.instance_type` and
+`distribution.process_count_per_instance` as literals: the body must carry literals there, for
+`tao-aml submit`, for `az ml job create --file` on the job it writes, and for the pipeline components
+`tao-aml register` publishes for Designer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.ai.ml import load_job
+
+from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
+from tao_aml.pipelines import SettingError
+from tao_aml.register import Refs, plan
+from tao_aml.render import RunShape, rest_body
+from tao_aml.submit import build_job
+
+REPO = Path(__file__).resolve().parents[1]
+PIPELINES = ["facenet", "bodypose"]
+DISTRIBUTED = {"train", "retrain"}
+SHAPES = [(1, 1), (2, 4)]
+LITERAL_FIELDS = (("resources", "instance_count"), ("resources", "instance_type"),
+                  ("distribution", "process_count_per_instance"))
+
+
+def nodes(body: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """(step path, node) for every node of a REST body, into expanded pipeline components."""
+    jobs = body.get("properties", body).get("jobs") or {}
+    for name, node in jobs.items():
+        yield prefix + name, node
+        spec = (node.get("componentId") or {}).get("component_spec") if isinstance(node.get("componentId"), dict) \
+            else None
+        if spec and spec.get("jobs"):
+            yield from nodes(spec, f"{prefix}{name}.")
+
+
+def assert_documented(body: dict, nodes_count: int, gpus: int) -> dict[str, dict]:
+    """Literal integers on train/retrain, nothing on the other steps, no binding where a literal belongs."""
+    found = dict(nodes(body))
+    for path, node in found.items():
+        for group, field in LITERAL_FIELDS:
+            value = (node.get(group) or {}).get(field)
+            assert not (isinstance(value, str) and "${{" in value), f"{path}.{group}.{field} = {value}"
+        step = path.rsplit(".", 1)[-1]
+        if step in DISTRIBUTED:
+            assert node["resources"]["instance_count"] == nodes_count, path
+            assert node["distribution"] == {"distribution_type": "Mpi", "process_count_per_instance": gpus}, path
+    assert {path.rsplit(".", 1)[-1] for path, node in found.items() if node.get("distribution")} == DISTRIBUTED
+    return found
+
+
+def assert_no_empty_strings(body: dict) -> None:
+    for path, node in nodes(body):
+        for name, value in (node.get("inputs") or {}).items():
+            assert value.get("value") != "", f"{path}.inputs.{name} is sent as an empty string"
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_submitter_body_has_literal_counts(name: str, shape: tuple[int, int], tmp_path: Path) -> None:
+    built = build_job(name, [f"nodes={shape[0]}", f"gpus_per_node={shape[1]}"], out_dir=tmp_path)
+    body = rest_body(built.job)
+    assert_documented(body, *shape)
+    assert_no_empty_strings(body)
+    main = body["properties"]["jobs"]["main"]["inputs"]
+    assert main["nodes"]["value"] == str(shape[0]) and main["gpus_per_node"]["value"] == str(shape[1])
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_the_written_job_loads_back_to_an_equal_job(name: str, tmp_path: Path) -> None:
+    settings = ["nodes=2", "gpus_per_node=4", "train_epochs=3", "gpu_instance_type=Standard_NC96ads_A100_v4"]
+    built = build_job(name, settings, out_dir=tmp_path, serverless=True)
+    again = load_job(built.job_file)
+    assert again._validate().passed
+    assert rest_body(again) == rest_body(built.job)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_az_ml_job_create_on_the_written_file_with_set_keeps_the_literals(name: str, tmp_path: Path) -> None:
+    """`az ml job create --file build/<name>/<name>.pipeline.yml --set jobs.main.inputs.train_epochs=7`."""
+    built = build_job(name, ["nodes=2", "gpus_per_node=4"], out_dir=tmp_path)
+    job = load_job(built.job_file, params_override=[{"jobs.main.inputs.train_epochs": "7"}])
+    assert job._validate().passed
+    body = rest_body(job)
+    assert_documented(body, 2, 4)
+    assert body["properties"]["jobs"]["main"]["inputs"]["train_epochs"]["value"] == "7"
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_az_ml_job_create_on_the_repository_file_sends_one_node_one_gpu(name: str) -> None:
+    body = rest_body(load_job(REPO / "pipelines" / name / "pipeline.yml"))
+    assert_documented(body, 1, 1)
+    assert_no_empty_strings(body)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_designer_components_published_by_register_have_literal_counts(shape: tuple[int, int]) -> None:
+    assets = plan(REPO, Refs("0.1.0"), RunShape(*shape))
+    pipelines = {asset.entity.name: asset.entity for asset in assets if asset.kind == "pipeline component"}
+    suffix = "" if shape == (1, 1) else f"_{shape[0]}x{shape[1]}"
+    assert set(pipelines) == {f"tao_facenet_pipeline{suffix}", f"tao_bodypose_pipeline{suffix}"}
+    for entity in pipelines.values():
+        spec = entity._to_rest_object().properties.component_spec
+        body = json.loads(json.dumps(spec, default=str))
+        assert_documented(body, *shape)
+        assert spec["inputs"]["nodes"]["default"] == str(shape[0])
+        assert spec["inputs"]["gpus_per_node"]["default"] == str(shape[1])
+
+
+def test_empty_set_values_are_omitted_not_sent(tmp_path: Path) -> None:
+    built = build_job("facenet", ["train_overrides=", "inference_overrides= "], out_dir=tmp_path)
+    main = rest_body(built.job)["properties"]["jobs"]["main"]["inputs"]
+    assert "train_overrides" not in main and "inference_overrides" not in main
+    assert built.settings.omitted == ["train_overrides", "inference_overrides"]
+    with pytest.raises(SettingError, match="--set classes=: an empty value; classes is required"):
+        build_job("facenet", ["classes="], out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_serverless_sends_instance_types_and_no_clusters(name: str, tmp_path: Path) -> None:
+    built = build_job(name, ["nodes=2", "spot=true"], out_dir=tmp_path, serverless=True)
+    body = rest_body(built.job)
+    assert body["properties"]["settings"]["default_compute"] == "serverless"
+    found = assert_documented(body, 2, 1)
+    plan_by_step = {step.name: step for step in built.steps}
+    for path, node in found.items():
+        step = path.rsplit(".", 1)[-1]
+        if step == "main":
+            continue
+        assert node.get("computeId") is None, path
+        gpu = plan_by_step[step].compute_input == "gpu_compute"
+        assert node["resources"]["instance_type"] == ("Standard_NC24ads_A100_v4" if gpu else "Standard_D4s_v3"), path
+        assert node["queue_settings"] == {"job_tier": "Spot"}, path
+
+
+def test_serverless_dry_run_prints_each_steps_size(tmp_path: Path, fake_azure: FakeAzure, capsys) -> None:  # noqa: F811
+    code = submit(REPO, tmp_path, "facenet", "--dry-run", "--serverless",
+                  "--set", "gpu_instance_type=Standard_NC96ads_A100_v4", "--set", "gpus_per_node=4")
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "train                tao_detectnet_v2_train, on serverless Standard_NC96ads_A100_v4, 1 node x 4 GPUs" in out
+    assert "tao_download_archives, on serverless Standard_D4s_v3, 1 node x 0 GPUs" in out
+    assert (tmp_path / "facenet" / "facenet.rest.json").is_file()
+    assert fake_azure.clients == []
+
+
+@pytest.mark.parametrize(("size", "message"), [
+    ("Standard_D4s_v3", "Standard_D4s_v3 is a size without an NVIDIA GPU"),
+    ("Standard_E8s_v5", "Standard_E8s_v5 is a size without an NVIDIA GPU"),
+    ("Standard_NC6s_v3", "Standard_NC6s_v3 was retired by Azure"),
+])
+def test_a_gpu_step_on_a_cpu_only_size_is_refused(size: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match=message):
+        build_job("facenet", [f"gpu_instance_type={size}"], out_dir=tmp_path, serverless=True)
+
+
+def test_more_gpus_per_node_than_the_size_has_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match="has 1 GPU.*fewer than gpus_per_node=4"):
+        build_job("facenet", ["gpus_per_node=4"], out_dir=tmp_path, serverless=True)
+
+
+def test_serverless_settings_without_serverless_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match="gpu_instance_type: serverless settings; add --serverless"):
+        build_job("facenet", ["gpu_instance_type=Standard_NC24ads_A100_v4"], out_dir=tmp_path)
+
+
+def test_submitted_serverless_job_checks_no_cluster(
+    tmp_path: Path, config: Path, fake_azure: FakeAzure  # noqa: F811
+) -> None:
+    fake_azure.computes = set()
+    assert submit(REPO, tmp_path, "facenet", "--config", str(config), "--serverless") == 0
+    assert fake_azure.compute_gets == []
+    [sent] = fake_azure.jobs
+    rest: Any = sent["rest"].properties.settings
+    assert rest["default_compute"] == "serverless"
