@@ -201,3 +201,13 @@ def test_resume_from_refuses_a_dry_run(tmp_path: Path, fake_azure: FakeAzure, ca
     assert submit(REPO, tmp_path, "facenet", "--dry-run", "--resume-from", "old_job") == 2
     assert "--resume-from needs a workspace" in capsys.readouterr().err
     assert fake_azure.clients == []
+
+
+def test_profile_show_sends_literal_counts_through_the_written_job(repo_copy: Path) -> None:
+    path = repo_copy / "pipelines/facenet/profiles.yml"
+    path.write_text(path.read_text() + "big:\n  nodes: 2\n  gpus_per_node: 4\n")
+    from tao_aml.profiles import show
+
+    lines = show(Pipeline.load("facenet", repo_copy), "big")
+    assert lines[0].startswith("# gpus_per_node, nodes: write the job first with `tao-aml submit facenet --profile big")
+    assert lines[1] == "# az ml job create --file build/facenet/facenet.pipeline.yml with:"

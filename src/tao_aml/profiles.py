@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from .pipelines import Pipeline, SettingError, params_override, resolve_settings
+from .pipelines import RUN_SETTINGS, Pipeline, SettingError, params_override, resolve_settings
+from .render import GPUS_INPUT, NODES_INPUT
 
 PROFILES_FILE = "profiles.yml"
 
@@ -66,13 +67,24 @@ def profile_assignments(pipeline: Pipeline, name: str) -> list[str]:
     return assignments
 
 
+def profiles_keys(assignments: list[str]) -> list[str]:
+    return [assignment.partition("=")[0] for assignment in assignments]
+
+
 def show(pipeline: Pipeline, name: str) -> list[str]:
     """The profile as `az ml job create --set` lines, then as the submitter's `--set` lines."""
     assignments = profile_assignments(pipeline, name)
     settings = resolve_settings(pipeline, assignments)
     az_pairs = [(key, value) for pair in params_override(pipeline, settings) for key, value in pair.items()]
     relative = pipeline.job_path.relative_to(pipeline.job_path.parents[2])
-    lines = [f"# az ml job create --file {relative} with:"]
+    literal = sorted(set(profiles_keys(assignments)) & {*RUN_SETTINGS, NODES_INPUT, GPUS_INPUT})
+    if literal:
+        # Literal fields of the written job (render.py) that `--set` on pipeline.yml cannot reach.
+        relative = Path("build") / pipeline.name / f"{pipeline.name}.pipeline.yml"
+        lines = [f"# {', '.join(literal)}: write the job first with `tao-aml submit {pipeline.name} --profile {name} "
+                 "--dry-run`, then", f"# az ml job create --file {relative} with:"]
+    else:
+        lines = [f"# az ml job create --file {relative} with:"]
     lines += ["--set " + shlex.quote(f"{key}={format_value(value)}") for key, value in az_pairs]
     lines.append(f"# tao-aml submit {pipeline.name} with (the same as --profile {name}):")
     lines += ["--set " + shlex.quote(assignment) for assignment in assignments]
