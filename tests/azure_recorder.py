@@ -1,7 +1,8 @@
 """Stand-in for Azure ML: an MLClient whose operations record what would be sent and answer like the service.
 
-Only the client is replaced: jobs, components, environments, data, models and computes are the real azure-ai-ml
-entities, and a created job is serialized with `_to_rest_object()` exactly as the SDK would send it.
+Only the client is replaced: jobs, components, environments, data, models, computes, online endpoints and
+deployments are the real azure-ai-ml entities, and a created job is serialized with `_to_rest_object()`
+exactly as the SDK would send it (online endpoints and deployments with the workspace's location).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from azure.ai.ml.entities import Model
+from azure.ai.ml.entities import EndpointAuthKeys, Model
 from azure.ai.ml.exceptions import JobException, ValidationException
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
@@ -41,7 +42,14 @@ class FakeAzure:
     outputs: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (job, output) -> {file: text}
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (name, version) -> entity, rest
     shared: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)  # (registry, name, version)
-    calls: list[tuple[str, ...]] = field(default_factory=list)  # job and model calls, in order
+    calls: list[tuple[str, ...]] = field(default_factory=list)  # job, model and endpoint calls, in order
+    location: str = "eastus"  # the workspace's region, which the SDK puts into online endpoint bodies
+    endpoints: dict[str, Any] = field(default_factory=dict)  # name -> the endpoint entity as last sent
+    deployments: dict[tuple[str, str], Any] = field(default_factory=dict)  # (endpoint, name) -> entity
+    online_bodies: list[tuple[str, dict]] = field(default_factory=list)  # (operation, REST body) in call order
+    scoring_base: str = "https://{name}.eastus.inference.ml.azure.com"  # what an endpoint's scoring URI starts with
+    endpoint_keys: dict[str, str] = field(default_factory=dict)  # name -> primary key
+    deployment_state: str = "Succeeded"  # how a deployment's provisioning ends
 
     def check_sign_in(self) -> None:
         if not self.signed_in:
@@ -171,6 +179,62 @@ class ModelOperations:
         return Model(name=share_with_name, version=share_with_version, type=source.type, tags=source.tags)
 
 
+class _Done:
+    """An LROPoller that has finished: result() gives what the service answered."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class OnlineEndpointOperations:
+    """Managed online endpoints: the REST body of each create/update (`_to_rest_online_endpoint`), then the entity."""
+
+    def __init__(self, azure: FakeAzure) -> None:
+        self.azure = azure
+
+    def begin_create_or_update(self, endpoint: Any) -> _Done:
+        body = endpoint._to_rest_online_endpoint(self.azure.location).as_dict()  # what the SDK sends
+        self.azure.calls.append(("online_endpoints.begin_create_or_update", endpoint.name))
+        self.azure.online_bodies.append(("online_endpoints.begin_create_or_update", body))
+        # Read-only properties on the entity; the SDK's _from_rest_object fills them from the service's answer.
+        endpoint._scoring_uri = self.azure.scoring_base.format(name=endpoint.name) + "/"
+        endpoint._provisioning_state = "Succeeded"
+        self.azure.endpoints[endpoint.name] = endpoint
+        self.azure.endpoint_keys.setdefault(endpoint.name, f"key-of-{endpoint.name}")
+        return _Done(endpoint)
+
+    def get(self, name: str) -> Any:
+        self.azure.calls.append(("online_endpoints.get", name))
+        if name not in self.azure.endpoints:
+            raise ResourceNotFoundError(f"endpoint {name} not found")
+        return self.azure.endpoints[name]
+
+    def get_keys(self, name: str) -> Any:
+        self.azure.calls.append(("online_endpoints.get_keys", name))
+        if name not in self.azure.endpoints:
+            raise ResourceNotFoundError(f"endpoint {name} not found")
+        return EndpointAuthKeys(primary_key=self.azure.endpoint_keys[name], secondary_key="secondary")
+
+
+class OnlineDeploymentOperations:
+    def __init__(self, azure: FakeAzure) -> None:
+        self.azure = azure
+
+    def begin_create_or_update(self, deployment: Any) -> _Done:
+        if deployment.endpoint_name not in self.azure.endpoints:
+            raise ResourceNotFoundError(f"endpoint {deployment.endpoint_name} not found")
+        body = deployment._to_rest_object(self.azure.location).as_dict()
+        self.azure.calls.append(("online_deployments.begin_create_or_update", deployment.endpoint_name,
+                                 deployment.name))
+        self.azure.online_bodies.append(("online_deployments.begin_create_or_update", body))
+        deployment._provisioning_state = self.azure.deployment_state
+        self.azure.deployments[(deployment.endpoint_name, deployment.name)] = deployment
+        return _Done(deployment)
+
+
 class AssetOperations:
     def __init__(self, azure: FakeAzure, kind: str) -> None:
         self.azure, self.kind = azure, kind
@@ -212,6 +276,8 @@ class FakeMLClient:
         self.components = AssetOperations(azure, "components")
         self.data = AssetOperations(azure, "data")
         self.models = ModelOperations(azure)
+        self.online_endpoints = OnlineEndpointOperations(azure)
+        self.online_deployments = OnlineDeploymentOperations(azure)
 
 
 @pytest.fixture

@@ -5,12 +5,15 @@
         server.fail("/data.zip", 503, times=2)       # two 503s, then normal service
         server.drop_after("/data.zip", 1000)          # once: send 1000 body bytes, then hang up
         server.require_bearer("/v2/", "secret")       # 401 without that bearer token
+        server.add_unsized("/cut.zip", data, cut_after=500)  # no Content-Length, body ends at byte 500
+        server.expire_signed("/ngc-storage/")         # signed URLs there answer 403, as S3 does once expired
         url = server.url("/data.zip")
         ...
         assert server.requests_for("/data.zip")[-1].headers.get("range") == "bytes=1000-"
 
 Files are served from `root` (GET and HEAD, single-range requests answered with 206 / 416);
-`add_json`, `add_redirect` and `add_bytes` add routes. `add_ngc_model` publishes a fake NGC model
+`add_json`, `add_redirect` (to any URL, `file://` included), `add_bytes`, `add_html` (an error or sign-in
+page answered with 200, as some hosts do) and `add_unsized` add routes. `add_ngc_model` publishes a fake NGC model
 the way api.ngc.nvidia.com does (file listing, per-file download redirecting to signed storage).
 The `http_server` fixture gives one server on `tmp_path / "www"` (make it available with
 `from http_server import http_server  # noqa: F401` in tests/conftest.py, or call `serving`).
@@ -61,6 +64,7 @@ class FakeServer:
     _failures: dict[str, _Failure] = field(default_factory=dict)
     _drops: dict[str, list[int]] = field(default_factory=dict)
     _bearer: list[tuple[str, str]] = field(default_factory=list)
+    _expired: list[str] = field(default_factory=list)
     _routes: dict[str, Callable[["_Handler"], None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,8 +84,31 @@ class FakeServer:
         """Paths starting with `prefix` answer 401 unless `Authorization: Bearer <token>` is sent."""
         self._bearer.append((prefix, token))
 
+    def expire_signed(self, prefix: str) -> None:
+        """Requests under `prefix` that carry a query (a signed URL) get S3's 403 for an expired signature."""
+        self._expired.append(prefix)
+
     def add_bytes(self, path: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self._routes[path] = lambda h: h.send_body(200, body, content_type)
+
+    def add_html(self, path: str) -> None:
+        """`path` answers 200 with an HTML page, as a host does that sends a sign-in or error page."""
+        page = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in.</body></html>\n"
+        self.add_bytes(path, page, "text/html; charset=utf-8")
+
+    def add_unsized(self, path: str, body: bytes, cut_after: int | None = None) -> None:
+        """`path` answers 200 without Content-Length: the body (or its first `cut_after` bytes), then the
+        connection closes, which is all a client sees of the end of such a body."""
+
+        def unsized(handler: "_Handler") -> None:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/octet-stream")
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            handler.wfile.write(body if cut_after is None else body[:cut_after])
+            handler.close_connection = True
+
+        self._routes[path] = unsized
 
     def add_json(self, path: str, document: object) -> None:
         self.add_bytes(path, json.dumps(document).encode("utf-8"), "application/json")
@@ -119,6 +146,10 @@ class FakeServer:
             drops = self._drops.get(route)
             return drops.pop(0) if drops else None
 
+    def _is_expired(self, request: Request) -> bool:
+        return bool(urllib.parse.urlsplit(request.path).query) and any(
+            request.route.startswith(prefix) for prefix in self._expired)
+
     def _bearer_for(self, route: str) -> str | None:
         for prefix, token in self._bearer:
             if route.startswith(prefix):
@@ -152,6 +183,11 @@ class _Handler(BaseHTTPRequestHandler):
         if token is not None and request.headers.get("authorization") != "Bearer " + token:
             body = json.dumps({"requestStatus": {"statusCode": "UNAUTHORIZED"}}).encode()
             self.send_body(401, body, "application/json")
+            return
+        if state._is_expired(request):
+            body = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>" \
+                   b"<Message>Request has expired</Message></Error>"
+            self.send_body(403, body, "application/xml")
             return
         status = state._take_failure(route)
         if status is not None:

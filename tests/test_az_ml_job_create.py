@@ -19,7 +19,7 @@ from azure.ai.ml import load_job
 from tao_aml.cli import main
 from tao_aml.pipelines import WRAPPER_STEP, Pipeline, parse_value
 from tao_aml.render import rest_body
-from tao_aml.submit import build_job, sent_computes
+from tao_aml.submit import ESTIMATE_INPUT, build_job, sent_computes
 from tao_aml.validation import literal_problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,8 +47,11 @@ def readme_commands(prefix: str) -> list[str]:
 
 
 def rest_inputs(job: Any) -> tuple[dict, dict, Any]:
+    """Job inputs, the wrapped component's inputs and the default compute, less the estimate only the
+    submitter computes (it feeds the run report, not a step's work)."""
     properties = job._to_rest_object().as_dict()["properties"]
-    return properties["inputs"], properties["jobs"][WRAPPER_STEP]["inputs"], properties["settings"]["default_compute"]
+    main_inputs = {k: v for k, v in properties["jobs"][WRAPPER_STEP]["inputs"].items() if k != ESTIMATE_INPUT}
+    return properties["inputs"], main_inputs, properties["settings"]["default_compute"]
 
 
 @pytest.mark.parametrize("name", PIPELINES)

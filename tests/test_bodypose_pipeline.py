@@ -6,6 +6,8 @@ data root that does not find both the (read-only) images and the (converter-writ
 """
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,14 +27,20 @@ SMALL = profile_assignments(Pipeline.load("bodypose"), "smoke") + ["calibration_
 
 
 def environment_path(environment: str) -> list[str]:
-    return [standin_path("tf1")] if environment == "tao_tf1" else []
+    # `python` in a command is this interpreter, as it is the environment's in Azure ML.
+    return ([standin_path("tf1")] if environment == "tao_tf1" else []) + [os.path.dirname(sys.executable)]
 
 
 @pytest.fixture
 def served(http_server):
     zips = make_coco_zips(http_server.root, train=8, val=4)
     add_ngc_model(http_server, MODEL, {"model.tlt": b"pretrained weights"})
-    return http_server, ",".join(http_server.url("/" + name) for name in zips)
+    # The download step checks each file against the size it is given, as for the defaults.
+    downloads = [
+        "coco_urls=" + ",".join(http_server.url("/" + name) for name in zips),
+        "coco_sizes=" + ",".join(str(path.stat().st_size) for path in zips.values()),
+    ]
+    return http_server, downloads
 
 
 def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> LocalRunner:
@@ -49,14 +57,15 @@ def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> Loca
 
 
 def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
-    server, urls = served
-    run = runner(tmp_path, server, [f"coco_urls={urls}", "train.optimizer.momentum=0.8"])
+    server, downloads = served
+    run = runner(tmp_path, server, [*downloads, "train.optimizer.momentum=0.8"])
     steps = {step.name: step for step in run.run()}
 
     calls = invocations(tmp_path / "tao.jsonl")
     assert [(c["family"], c["task"]) for c in calls] == [
         ("bpnet", "dataset_convert"), ("bpnet", "dataset_convert"), ("bpnet", "train"), ("bpnet", "evaluate"),
-        ("bpnet", "prune"), ("bpnet", "train"), ("bpnet", "evaluate"), ("bpnet", "export"), ("bpnet", "inference"),
+        ("bpnet", "prune"), ("bpnet", "train"), ("bpnet", "evaluate"), ("bpnet", "export"), ("bpnet", "evaluate"),
+        ("bpnet", "inference"),
     ]
     assert all(c["ok"] for c in calls)
     modes = [c["argv"][c["argv"].index("--mode") + 1] for c in calls if c["task"] == "dataset_convert"]
@@ -116,10 +125,27 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert export_call[export_call.index("--input_dims") + 1] == "288,384,3"
     assert export_call[export_call.index("--batches") + 1] == "3"
 
+    # TAO 5.0 bpnet evaluate runs the export's engine (BpNetInferencer takes a .engine) at its input shape.
+    engine_call = [c["argv"] for c in calls if c["task"] == "evaluate"][-1]
+    assert engine_call[engine_call.index("--model_filename") + 1] == str(exported / "model.engine")
+    engine_spec = yaml.safe_load((steps["evaluate_engine"].outputs["results"] / "specs"
+                                  / "infer_spec_retrained_strict.yaml").read_text())
+    assert engine_spec["input_shape"] == [288, 384]
+
     report_json = json.loads((steps["report"].outputs["report"] / "report.json").read_text())
     assert [row["model"] for row in report_json["accuracy"]] == ["trained", "pruned + retrained"]
+    assert report_json["engine_check"] == {"metric": "eval/AP_0.50-0.95_all", "model": "pruned + retrained",
+                                           "model_value": 0.5, "engine_value": 0.5, "drop": 0.0, "precision": "int8"}
     assert "gpu_hours" in report_json["time"]["train"]
-    assert (steps["register_model"].outputs["model"] / "model_card.json").is_file()
+    model = steps["register_model"].outputs["model"]
+    card = json.loads((model / "model_card.json").read_text())
+    assert card["tags"]["engine_precision"] == "int8" and card["tags"]["engine_accuracy"] == "0.5"
+    assert {"deepstream/config_infer_bodypose2d.txt", "deepstream/bodypose2d_postprocess_config.txt",
+            "README.md"} <= set(card["files"])
+    shipped = yaml.safe_load((model / "specs" / "infer_spec_retrained_strict.yaml").read_text())
+    assert shipped["model_path"] == "model.engine" and shipped["train_spec"] == "specs/bpnet_retrain_m1_coco.yaml"
+    for spec in (model / "specs").iterdir():
+        assert str(tmp_path) not in spec.read_text(), spec
     inference = steps["inference"].outputs["results"]
     assert len(list((inference / "images_annotated").iterdir())) == 4
     strict = yaml.safe_load((inference / "specs" / "infer_spec_retrained_strict.yaml").read_text())
@@ -130,8 +156,8 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
 
 
 def test_images_per_split_limits_every_step_that_reads_coco(tmp_path: Path, served) -> None:
-    server, urls = served
-    run = runner(tmp_path, server, [f"coco_urls={urls}", "images_per_split=2"])
+    server, downloads = served
+    run = runner(tmp_path, server, [*downloads, "images_per_split=2"])
     steps = {s.name: s for s in run.run(only=["download_coco", "coco_subset", "tfrecords_val"])}
     val = json.loads((steps["coco_subset"].outputs["annotations"] / "annotations" /
                       "person_keypoints_val2017.json").read_text())
@@ -150,8 +176,8 @@ def test_provided_coco_data_skips_the_download(tmp_path: Path, served) -> None:
 
 
 def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:
-    server, urls = served
-    run = runner(tmp_path, server, [f"coco_urls={urls}"], TAO_STANDIN_FAIL_TASK="bpnet:prune")
+    server, downloads = served
+    run = runner(tmp_path, server, downloads, TAO_STANDIN_FAIL_TASK="bpnet:prune")
     with pytest.raises(StepFailed) as failure:
         run.run()
     assert failure.value.step == "prune"
@@ -159,8 +185,8 @@ def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, 
 
 
 def test_epochs_not_a_multiple_of_checkpoint_interval_fail_before_tao(tmp_path: Path, served) -> None:
-    server, urls = served
-    run = runner(tmp_path, server, [f"coco_urls={urls}", "train_epochs=7"])
+    server, downloads = served
+    run = runner(tmp_path, server, [*downloads, "train_epochs=7"])
     with pytest.raises(StepFailed) as failure:
         run.run()
     assert failure.value.step == "train"

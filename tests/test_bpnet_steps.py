@@ -144,3 +144,23 @@ def test_dataset_convert_finds_the_folder_by_its_coco_spec(tmp_path: Path, coco:
     assert code == 2
     assert f"spec template coco_spec_2014.json not found in the templates shipped in {SHIPPED}" in caplog.text
     assert "bodypose/: README.md, bpnet_18joints.json, bpnet_retrain_m1_coco.yaml," in caplog.text
+
+
+def test_evaluating_an_engine_needs_its_input_size(tmp_path: Path, caplog) -> None:
+    """TAO 5.0 bpnet evaluate runs a .engine at the engine's own shape: the step asks for it before TAO starts."""
+    import logging
+
+    from tao_aml.steps.bpnet import evaluate
+
+    exported = tmp_path / "export"
+    exported.mkdir()
+    (exported / "model.engine").write_text("engine")
+    (exported / "model.onnx").write_text("onnx")
+    base = ["--spec_file", "infer_spec_retrained_strict.yaml", "--train_spec_file", "bpnet_retrain_m1_coco.yaml",
+            "--coco_root", str(tmp_path / "coco"), "--annotations", str(tmp_path / "ann"), "--model", str(exported),
+            "--key", "nvidia_tlt", "--results_dir", str(tmp_path / "r")]
+    with caplog.at_level(logging.ERROR):
+        assert evaluate.main(base) == 2
+        assert "is a TensorRT engine: give its input size" in caplog.records[-1].getMessage()
+        assert evaluate.main([*base, "--input_height", "288"]) == 2
+        assert "give both --input_height and --input_width" in caplog.records[-1].getMessage()

@@ -115,3 +115,12 @@ def test_an_entry_naming_a_missing_output_is_refused(repo_copy: Path) -> None:
     found = [p.render(repo_copy) for p in validate_repository(repo_copy, with_azure=False)]
     assert "pipelines/facenet/data_assets.yml: wider: output 'ghost' is not an output of the pipeline component " \
         "and job" in found
+
+
+def test_set_takes_a_data_reference_for_a_data_input(tmp_path: Path) -> None:
+    built = build_job("facenet", ["wider_data=azureml:my-wider:2"], out_dir=tmp_path)
+    main = rest_body(built.job)["properties"]["jobs"]["main"]["inputs"]
+    assert main["wider_data"] == {"job_input_type": "uri_folder", "uri": "my-wider:2"}
+    with pytest.raises(data_assets.SettingError, match="--set wider_data=/data/wider: a uri_folder input takes an "
+                                                       "Azure ML data reference"):
+        build_job("facenet", ["wider_data=/data/wider"], out_dir=tmp_path)

@@ -164,3 +164,60 @@ def test_a_spec_file_shipped_nowhere_is_refused_with_what_is_shipped(data, tmp_p
     assert f"template facenet_train_resnet34_kitti.txt not found in the templates shipped in {SHIPPED}" in caplog.text
     assert "facenet/: README.md, facenet_inference_kitti_tlt.txt," in caplog.text
     assert "or connect the specs input (--spec_dir)" in caplog.text
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch) -> Path:
+    """An engine step output: the stand-in's engine and the engine.json the step writes."""
+    from tao_aml.steps import deploy_bundle
+
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    (folder / "model.engine").write_text('{"kind": "engine", "data_type": "fp16", "max_batch_size": 2}')
+    deploy_bundle.write_engine_info(str(folder), str(folder / "model.engine"), "fp16", 2, None)
+    use_standins(monkeypatch, "deploy", tmp_path / "tao.jsonl")
+    return folder
+
+
+def engine_args(data: dict[str, Path], engine: Path, results: Path, *extra: str) -> list[str]:
+    return ["--spec_dir", str(SPECS), "--spec_file", "facenet_retrain_resnet18_kitti.txt", "--engine", str(engine),
+            "--kitti", str(data["val_kitti"]), "--image_width", "160", "--image_height", "96", "--classes", "face",
+            "--results_dir", str(results), *extra]
+
+
+def test_engine_evaluate_reports_taos_ap_fractions_in_percent(data, engine, tmp_path) -> None:
+    import json
+
+    from tao_aml.steps.detectnet_v2 import engine_evaluate
+
+    results = tmp_path / "ev"
+    assert engine_evaluate.main(engine_args(data, engine, results)) == 0
+    [call] = invocations(tmp_path / "tao.jsonl")
+    assert call["kind"] == "deploy" and call["argv"][1] == "evaluate" and call["ok"]
+    assert call["argv"][call["argv"].index("--batch_size") + 1] == "1"
+    metrics = json.loads((results / "step_metrics.json").read_text())["metrics"]
+    assert metrics["eval/mAP"] == 50.0 and metrics["eval/AP_face"] == 50.0  # TAO Deploy wrote 0.5
+    assert json.loads((results / "engine.json").read_text())["data_type"] == "fp16"
+
+
+def test_engine_steps_refuse_what_tao_deploy_would_not_run(data, engine, tmp_path, caplog) -> None:
+    import logging
+    import shutil
+
+    from tao_aml.steps.detectnet_v2 import engine_evaluate, engine_inference
+
+    with caplog.at_level(logging.ERROR):
+        assert engine_evaluate.main(engine_args(data, engine, tmp_path / "a", "--batch_size", "3")) == 2
+        assert "larger than the engine's max_batch_size 2" in caplog.records[-1].getMessage()
+        assert engine_evaluate.main(engine_args(data, engine, tmp_path / "b", "--batch_size", "2")) == 2
+        assert "holds 1 labelled images, fewer than --batch_size 2" in caplog.records[-1].getMessage()
+        shutil.rmtree(data["val_kitti"] / "labels")
+        assert engine_evaluate.main(engine_args(data, engine, tmp_path / "c")) == 2
+        assert "has no labels/ folder" in caplog.records[-1].getMessage()
+        (engine / "engine.json").unlink()
+        assert engine_inference.main([
+            "--spec_dir", str(SPECS), "--spec_file", "facenet_inference_kitti_tlt.txt", "--engine", str(engine),
+            "--images", str(data["val_kitti"]), "--image_width", "160", "--image_height", "96", "--classes", "face",
+            "--results_dir", str(tmp_path / "d")]) == 2
+        assert "has no engine.json" in caplog.records[-1].getMessage()
+    assert invocations(tmp_path / "tao.jsonl") == []  # TAO never started

@@ -114,6 +114,19 @@ def test_designer_components_published_by_register_have_literal_counts(shape: tu
         assert spec["inputs"]["gpus_per_node"]["default"] == str(shape[1])
 
 
+@pytest.mark.parametrize("name", PIPELINES)
+def test_use_amp_reaches_train_and_retrain(name: str, tmp_path: Path) -> None:
+    """On by default (README: NVIDIA's AMP page), and --set use_amp=false turns it off."""
+    for setting, value in (([], True), (["use_amp=false"], False)):
+        built = build_job(name, setting, out_dir=tmp_path)
+        assert built.inputs["use_amp"] is value
+        found = dict(nodes(rest_body(built.job)))
+        for step in DISTRIBUTED:
+            assert found[f"main.{step}"]["inputs"]["use_amp"]["value"] == "${{parent.inputs.use_amp}}"
+        main = rest_body(built.job)["properties"]["jobs"]["main"]["inputs"]
+        assert ("use_amp" in main) == (not value) and (value or main["use_amp"]["value"] == "False")
+
+
 def test_empty_set_values_are_omitted_not_sent(tmp_path: Path) -> None:
     built = build_job("facenet", ["train_overrides=", "inference_overrides= "], out_dir=tmp_path)
     main = rest_body(built.job)["properties"]["jobs"]["main"]["inputs"]
@@ -180,3 +193,39 @@ def test_submitted_serverless_job_checks_no_cluster(
     [sent] = fake_azure.jobs
     rest: Any = sent["rest"].properties.settings
     assert rest["default_compute"] == "serverless"
+
+
+def gpu_step_modes(built) -> dict[str, dict[str, str | None]]:
+    """Step -> {input bound to an earlier step's output: its mode}, for the GPU steps of the body."""
+    found = dict(nodes(rest_body(built.job)))
+    plan = {step.name: step for step in built.steps}
+    modes = {}
+    for path, node in found.items():
+        step = path.rsplit(".", 1)[-1]
+        if step in plan and plan[step].compute_input == "gpu_compute":
+            modes[step] = {name: value.get("mode") for name, value in (node.get("inputs") or {}).items()
+                           if str(value.get("value", "")).startswith("${{parent.jobs.")}
+    return modes
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_train_and_retrain_download_their_data_and_the_rest_mount_it(name: str, tmp_path: Path) -> None:
+    """README, Data on the GPU node: read every epoch, so copied to local disk once; read once, mounted."""
+    modes = gpu_step_modes(build_job(name, [], out_dir=tmp_path))
+    for step, inputs in modes.items():
+        if step in DISTRIBUTED:
+            data = {k: v for k, v in inputs.items() if k != "pretrained_model"}
+            assert data and set(data.values()) == {"Download"}, (step, inputs)
+        else:
+            assert set(inputs.values()) <= {None}, (step, inputs)  # the default, ro_mount
+
+
+@pytest.mark.parametrize(("setting", "sent"), [("ro_mount", "ReadOnlyMount"), ("download", "Download")])
+def test_input_mode_sets_every_gpu_step_the_same_way(setting: str, sent: str, tmp_path: Path) -> None:
+    built = build_job("facenet", [f"input_mode={setting}"], out_dir=tmp_path)
+    for step, inputs in gpu_step_modes(built).items():
+        assert set(inputs.values()) == {sent}, (step, inputs)
+    cpu = dict(nodes(rest_body(built.job)))["main.convert_train"]["inputs"]["wider_root"]
+    assert "mode" not in cpu, "CPU steps keep their modes"
+    with pytest.raises(SettingError, match="'copy' is not one of auto, download, ro_mount"):
+        build_job("facenet", ["input_mode=copy"], out_dir=tmp_path)

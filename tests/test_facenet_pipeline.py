@@ -4,7 +4,10 @@ Each step reads what the one before it wrote, through the bindings of pipeline_c
 wrong folder layout or a misnamed output fails here rather than on a GPU node.
 """
 
+import hashlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from http_server import add_ngc_model
 from standins import invocations, standin_path, status_lines
+from tao_aml.cli import main
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, resolve_settings
 from tao_aml.profiles import profile_assignments
@@ -27,15 +31,23 @@ SMALL = profile_assignments(Pipeline.load("facenet"), "smoke") + [
 
 
 def environment_path(environment: str) -> list[str]:
-    return {"tao_tf1": [standin_path("tf1")], "tao_deploy": [standin_path("deploy")]}.get(environment, [])
+    # `python` in a command is this interpreter, as it is the environment's in Azure ML.
+    stand_ins = {"tao_tf1": [standin_path("tf1")], "tao_deploy": [standin_path("deploy")]}.get(environment, [])
+    return [*stand_ins, os.path.dirname(sys.executable)]
 
 
 @pytest.fixture
 def served(http_server):
     zips = make_wider_zips(http_server.root, random_images(10, seed=3), random_images(5, seed=4))
     add_ngc_model(http_server, MODEL, {"model.tlt": b"pretrained weights"})
-    urls = ",".join(http_server.url("/" + path.name) for path in zips.values())
-    return http_server, urls
+    # The download step checks each file against the sha256 and size it is given, as for the defaults.
+    paths = list(zips.values())
+    downloads = [
+        "wider_urls=" + ",".join(http_server.url("/" + path.name) for path in paths),
+        "wider_sha256=" + ",".join(hashlib.sha256(path.read_bytes()).hexdigest() for path in paths),
+        "wider_sizes=" + ",".join(str(path.stat().st_size) for path in paths),
+    ]
+    return http_server, downloads
 
 
 def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> LocalRunner:
@@ -49,9 +61,9 @@ def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> Loca
 
 
 def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
-    server, urls = served
+    server, downloads = served
     store = (tmp_path / "mlruns").as_uri()
-    run = runner(tmp_path, server, [f"wider_urls={urls}", "train.training_config.checkpoint_interval=1"],
+    run = runner(tmp_path, server, [*downloads, "train.training_config.checkpoint_interval=1"],
                  MLFLOW_TRACKING_URI=store)
     steps = {step.name: step for step in run.run()}
 
@@ -60,12 +72,12 @@ def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert calls == [
         ("tf1", "dataset_convert"), ("tf1", "dataset_convert"), ("tf1", "evaluate"), ("tf1", "train"),
         ("tf1", "evaluate"), ("tf1", "prune"), ("tf1", "train"), ("tf1", "evaluate"), ("tf1", "inference"),
-        ("tf1", "export"), ("deploy", "gen_trt_engine"),
+        ("tf1", "export"), ("deploy", "gen_trt_engine"), ("deploy", "evaluate"), ("deploy", "inference"),
     ]
     assert all(c["ok"] for c in invocations(tmp_path / "tao.jsonl"))
     # No specs connected: every step that reads a template ran without --spec_dir and read the shipped one.
     for name in ("tfrecords_train", "tfrecords_val", "evaluate_pretrained", "train", "evaluate_trained", "retrain",
-                 "evaluate_retrained", "inference", "engine"):
+                 "evaluate_retrained", "inference", "engine", "evaluate_engine", "inference_engine"):
         assert "--spec_dir" not in steps[name].command
         assert f"from template {SHIPPED}/facenet/" in steps[name].log.read_text(), name
 
@@ -93,6 +105,12 @@ def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
     engine = steps["engine"].outputs["engine"]
     assert (engine / "model.engine").is_file() and (engine / "cal.bin").is_file()
     assert (engine / "labels.txt").read_text() == "face\n"
+    # TAO Deploy ran the engine on every validation image, with its own flags (the stand-in checked them).
+    deploy = {c["task"]: c["argv"] for c in invocations(tmp_path / "tao.jsonl") if c["kind"] == "deploy"}
+    assert deploy["evaluate"][deploy["evaluate"].index("--image_dir") + 1] == str(kitti / "images")
+    assert deploy["evaluate"][deploy["evaluate"].index("--label_dir") + 1] == str(kitti / "labels")
+    assert "--key" not in deploy["evaluate"] and "--key" not in deploy["inference"]
+    assert len(list((steps["inference_engine"].outputs["results"] / "labels").iterdir())) == 5
 
     # The key reaches TAO but no step log shows it.
     for step in steps.values():
@@ -139,12 +157,34 @@ def assert_observed(store: str, steps: dict) -> None:
     # The name and tags `tao-aml model register` gives the asset; the step itself registers nothing.
     assert card["name"] == "tao-facenet" and card["tags"]["accuracy_metric"] == "eval/mAP"
     assert card["tags"]["parameters_after_pruning"] == "1" and card["tags"]["family"] == "detectnet_v2"
+    # The engine's mAP (TAO Deploy's AP fraction, in percent like the .hdf5 model's) and precision become tags.
+    assert report["engine_check"] == {"metric": "eval/mAP", "model": "pruned + retrained", "model_value": 50.0,
+                                      "engine_value": 49.0, "drop": 1.0, "precision": "int8"}
+    assert "| eval/mAP | 50 | 49 | 1 |" in markdown
+    assert {k: card["tags"][k] for k in ("engine_accuracy", "engine_accuracy_drop", "engine_precision")} == {
+        "engine_accuracy": "49", "engine_accuracy_drop": "1", "engine_precision": "int8"}
+    assert {"README.md", "deepstream/config_infer_facenet_onnx.txt", "deepstream/config_infer_facenet_engine.txt",
+            "triton/facenet/config.pbtxt", "triton/facenet/1/model.onnx", "engine.json"} <= set(card["files"])
+    # No spec in the asset names a path of the node that wrote it.
+    for spec in (model / "specs").iterdir():
+        assert str(steps["train"].outputs["results"].parents[1]) not in spec.read_text(), spec
     assert client.search_registered_models() == []
+    assert_predicts(model, steps["convert_val"].outputs["kitti"] / "images", steps["report"].outputs["report"])
+
+
+def assert_predicts(model: Path, images: Path, out: Path) -> None:
+    """The assembled asset runs with `tao-aml predict --local`: the stand-in export's planted face is found."""
+    image = sorted(images.iterdir())[0]
+    assert main(["predict", "--local", str(model), str(image), "--output-dir", str(out / "predictions")]) == 0
+    [found] = json.loads((out / "predictions" / "detections.json").read_text())
+    [face] = found["detections"]
+    # Planted at the middle half of the 160 x 96 network input; the validation images have that size.
+    assert face["label"] == "face" and face["box"] == pytest.approx([40.0, 24.0, 120.0, 72.0], abs=1e-3)
 
 
 def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:
-    server, urls = served
-    run = runner(tmp_path, server, [f"wider_urls={urls}"], TAO_STANDIN_FAIL_TASK="prune")
+    server, downloads = served
+    run = runner(tmp_path, server, downloads, TAO_STANDIN_FAIL_TASK="prune")
     with pytest.raises(StepFailed) as failure:
         run.run()
     assert failure.value.step == "prune"
@@ -164,3 +204,16 @@ def test_provided_wider_data_skips_the_download(tmp_path: Path, served) -> None:
     assert not [r for r in server.requests if r.path.endswith(".zip")]
 
 
+
+
+def test_an_engine_that_loses_more_than_max_engine_map_drop_stops_before_the_model(tmp_path: Path, served) -> None:
+    """The stand-in INT8 engine scores 49 against the .hdf5 model's 50: a limit of 0.5 points fails the run."""
+    server, downloads = served
+    run = runner(tmp_path, server, [*downloads, "max_engine_map_drop=0.5"])
+    with pytest.raises(StepFailed) as failure:
+        run.run()
+    assert failure.value.step == "register_model"
+    assert "scores eval/mAP 49, 1 below the pruned + retrained model's 50" in failure.value.log.read_text()
+    report = tmp_path / "run" / "report" / "report" / "report.json"
+    assert json.loads(report.read_text())["engine_check"]["drop"] == 1.0  # the report says why
+    assert not (tmp_path / "run" / "register_model" / "model" / "model_card.json").exists()

@@ -70,6 +70,18 @@ def test_without_mpi_the_entrypoint_gets_the_gpu_count(data, tmp_path, monkeypat
     assert not call.get("runner") and call["argv"][1] == "train" and "--gpus" in call["argv"]
 
 
+@pytest.mark.parametrize("amp", ["true", "false"])
+def test_use_amp_reaches_the_entrypoint_and_the_mpi_runner(amp, data, tmp_path, monkeypatch, tao_log):
+    monkeypatch.delenv("OMPI_COMM_WORLD_RANK", raising=False)
+    assert train.main(train_args(data, tmp_path / "a", "--use_amp", amp)) == 0
+    entry = invocations(tao_log)[-1]
+    assert ("--use_amp" in entry["argv"]) == (amp == "true") and entry["ok"]
+    as_rank(monkeypatch, 0, 2)
+    assert train.main(train_args(data, tmp_path / "b", "--gpus", "2", "--use_amp", amp)) == 0
+    runner = invocations(tao_log)[-1]
+    assert runner["runner"] and runner["amp"] == (amp == "true") and "--use_amp" not in runner["argv"]
+
+
 def epochs_run(results: Path) -> list[int]:
     return [line["epoch"] for line in status_lines(results) if "epoch" in line]
 

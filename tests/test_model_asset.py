@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from azure_recorder import FakeAzure, FakeMLClient, fake_azure  # noqa: F401  (fixture)
+from model_fixtures import facenet_args, facenet_outputs
 from tao_aml.cli import main
 from tao_aml.model_asset import ModelJobError, ModelNameError, register_from_job
 from tao_aml.steps import register_model
@@ -22,23 +23,17 @@ def azure(fake_azure: FakeAzure) -> FakeAzure:  # noqa: F811  (the recording fak
 
 
 @pytest.fixture
-def card(tmp_path: Path) -> dict:
-    """The model card the real register_model step writes for a small export, engine and run report."""
-    export, engine, report = tmp_path / "export", tmp_path / "engine", tmp_path / "report"
-    for folder in (export, engine, report):
-        folder.mkdir()
-    (export / "model.onnx").write_bytes(b"onnx")
-    (export / "labels.txt").write_text("face\n")
-    (export / "step_metrics.json").write_text(json.dumps({"family": "detectnet_v2"}))
-    (engine / "model.engine").write_bytes(b"engine")
-    (report / "report.json").write_text(json.dumps({
-        "accuracy": [{"model": "pretrained", "metric": "eval/mAP", "value": 80.1},
-                     {"model": "pruned + retrained", "metric": "eval/mAP", "value": 84.25}],
-        "parameters": {"before_pruning": 1000.0, "after_pruning": 250.0, "pruning_ratio": 0.25}}))
-    out = tmp_path / "model"
-    assert register_model.main(["--export", str(export), "--engine", str(engine), "--report", str(report),
-                                "--model_name", "tao-facenet", "--output_dir", str(out)]) == 0
-    return json.loads((out / "model_card.json").read_text())
+def full_card(tmp_path: Path) -> dict:
+    """The model card the real register_model step writes for a small FaceNet export, engine and run report."""
+    outputs = facenet_outputs(tmp_path, engine_check={})
+    assert register_model.main(facenet_args(outputs)) == 0
+    return json.loads((outputs["out"] / "model_card.json").read_text())
+
+
+@pytest.fixture
+def card(full_card: dict) -> dict:
+    """The same card without its Triton repository: the custom_model asset alone (a BodyPose model has none)."""
+    return {key: value for key, value in full_card.items() if key != "triton"}
 
 
 def finished(azure: FakeAzure, card: dict | None, status: str = "Completed", step: str = "main.register_model") -> None:
@@ -69,8 +64,9 @@ def test_registers_the_step_jobs_model_output_with_the_cards_tags(azure: FakeAzu
         "pretrained_accuracy": "80.1", "parameters_before_pruning": "1000", "parameters_after_pruning": "250",
         "parameters_pruning_ratio": "0.25", "family": "detectnet_v2", "tao_version": "5.0.0"}
     assert rest["properties"] == {"tao_aml.pipeline_job": JOB, "tao_aml.step_job": CHILD}
-    assert rest["description"] == (f"NVIDIA TAO 5.0.0 detectnet_v2 model from pipeline job {JOB}: "
-                                   "labels.txt, model.engine, model.onnx, model_card.json")
+    assert rest["description"] == (f"NVIDIA TAO 5.0.0 detectnet_v2 model from pipeline job {JOB}: README.md, "
+                                   "cal.bin, deepstream, engine.json, labels.txt, model.engine, model.onnx, "
+                                   "model_card.json, specs, triton")
     assert azure.clients == [{"subscription_id": "0000-sub", "resource_group_name": "rg-tao",
                                    "workspace_name": "ws-tao"}]
     out = capsys.readouterr().out
@@ -193,3 +189,21 @@ def test_no_workspace_is_a_workspace_error(azure: FakeAzure, tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     assert main(["model", "register", JOB]) == 3
     assert "no Azure ML workspace given" in capsys.readouterr().err and not azure.calls
+
+
+def test_a_triton_repository_in_the_card_becomes_a_triton_model_asset(azure: FakeAzure, full_card, config,
+                                                                       capsys) -> None:
+    """tao-aml deploy serves it: type triton_model, the output's triton/ folder, once per step job."""
+    finished(azure, full_card)
+    assert model_register(config) == 0
+    assert azure.calls == [*REGISTRATION_READS, ("models.list", "tao-facenet"),
+                           ("models.create_or_update", "tao-facenet", "1"), ("models.list", "tao-facenet-triton"),
+                           ("models.create_or_update", "tao-facenet-triton", "1")]
+    rest = azure.models[("tao-facenet-triton", "1")]["rest"]["properties"]
+    assert rest["modelType"] == "triton_model" and rest["modelUri"] == URI + "triton/"
+    assert rest["tags"]["custom_model"] == "tao-facenet:1" and rest["tags"]["triton_model_name"] == "facenet"
+    assert rest["properties"] == {"tao_aml.pipeline_job": JOB, "tao_aml.step_job": CHILD}
+    assert "tao-aml deploy facenet --model tao-facenet-triton:1" in capsys.readouterr().out
+    azure.calls.clear()
+    assert model_register(config) == 0  # again: neither asset is made twice
+    assert [c for c in azure.calls if c[0] == "models.create_or_update"] == []

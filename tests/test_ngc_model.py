@@ -108,8 +108,8 @@ def test_size_mismatch_with_listing_leaves_nothing(api: FakeServer, storage: Fak
     add_ngc_model(api, FACENET, {"model.tlt": b"12345"}, storage=storage)
     (storage.root / "ngc-storage/nvidia/tao/facenet/unpruned_v2.0/model.tlt").write_bytes(b"123")
     assert run(api, out) == 2
-    assert "got 3 bytes but expected 5" in caplog.text
-    assert list((out / "facenet_vunpruned_v2.0").iterdir()) == []
+    assert "model.tlt: the server sends 3 bytes but 5 are expected; nothing was kept" in caplog.text
+    assert not (out / "facenet_vunpruned_v2.0").exists() or list((out / "facenet_vunpruned_v2.0").iterdir()) == []
     assert not (out / "model_info.json").exists()
 
 
@@ -234,3 +234,104 @@ def test_sha256_recorded_matches_file(api: FakeServer, out: Path) -> None:
     assert run(api, out) == 0
     path = out / info(out)["model_file"]
     assert info(out)["sha256s"][info(out)["model_file"]] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad answers never pass as good: every case exits 2 naming the cause, and no model_info.json is left.
+
+STORAGE_BLOB = "/ngc-storage/nvidia/tao/facenet/unpruned_v2.0/model.tlt"
+LISTING = ngc_files_route(FACENET)
+
+
+def publish_facenet(api: FakeServer, storage: FakeServer, listing: str = "V2") -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"weights" * 100, "labels.txt": b"face\n"}, storage=storage,
+                  listing=listing)
+
+
+def signed_url_expired(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    storage.expire_signed("/ngc-storage/")
+
+
+def listing_url_is_a_local_file(api: FakeServer, storage: FakeServer) -> None:
+    api.add_json(LISTING, {"filepath": ["model.tlt"], "urls": ["file:///etc/passwd"],
+                           "requestStatus": {"statusCode": "SUCCESS"}})
+
+
+def file_redirects_to_a_local_file(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    api.add_redirect(f"{LISTING}/model.tlt", "file:///etc/passwd")
+
+
+def listing_without_sizes(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    api.add_json(LISTING, {"modelFiles": [{"path": "model.tlt"}], "requestStatus": {"statusCode": "SUCCESS"}})
+
+
+def listing_entry_not_an_object(api: FakeServer, storage: FakeServer) -> None:
+    api.add_json(LISTING, {"modelFiles": ["model.tlt"], "requestStatus": {"statusCode": "SUCCESS"}})
+
+
+def storage_sends_an_html_page(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    storage.add_html(STORAGE_BLOB)
+
+
+def storage_cuts_the_body_without_length(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    storage.add_unsized(STORAGE_BLOB, b"weights" * 100, cut_after=300)
+
+
+BAD_NGC = [
+    ("signed-url-expired", signed_url_expired,
+     ["the storage host refused a download of nvidia/tao/facenet:unpruned_v2.0", "HTTP 403 Forbidden",
+      "signed download URLs are short-lived", "the API key is not involved"]),
+    ("listing-url-is-a-local-file", listing_url_is_a_local_file,
+     [f"{LISTING} gives 'model.tlt' the URL file:///etc/passwd",
+      "refused: only https and http URLs are fetched, not file: ones"]),
+    ("file-redirects-to-a-local-file", file_redirects_to_a_local_file,
+     [f"{LISTING}/model.tlt redirected (HTTP 302) to file:///etc/passwd", "not file: ones"]),
+    ("listing-without-sizes", listing_without_sizes, [f"{LISTING} gives 'model.tlt' no size in bytes"]),
+    ("listing-entry-not-an-object", listing_entry_not_an_object, ["has a modelFiles entry that is not an object"]),
+    ("storage-sends-an-html-page", storage_sends_an_html_page,
+     [f"{LISTING}/model.tlt: the server sends", "but 700 are expected"]),
+    ("storage-cuts-the-body-without-length", storage_cuts_the_body_without_length,
+     ["connection closed after 300 of 700 bytes", "failed after 2 attempts"]),
+]
+
+
+@pytest.mark.parametrize(("setup", "words"), [case[1:] for case in BAD_NGC], ids=[case[0] for case in BAD_NGC])
+def test_bad_ngc_answers_fail_clearly_and_leave_no_model_info(
+    api: FakeServer, storage: FakeServer, out: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, setup, words: list[str],
+) -> None:
+    monkeypatch.setenv("NGC_API_KEY", KEY)  # a key is set: a storage refusal must still not be blamed on it
+    setup(api, storage)
+    assert run(api, out, FACENET, "--retries", "1") == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    for word in words:
+        assert word in errors[0], (word, errors[0])
+    assert "Traceback" not in caplog.text + capsys.readouterr().err
+    assert KEY not in caplog.text and "s3cr3t-signature" not in caplog.text
+    assert not (out / "model_info.json").exists()
+    assert not (out / "facenet_vunpruned_v2.0/model.tlt").exists()
+    assert all(r.headers.get("authorization") is None for r in storage.requests)
+
+
+def test_a_failed_fetch_removes_an_earlier_model_info(api: FakeServer, storage: FakeServer, out: Path) -> None:
+    add_ngc_model(api, "nvidia/tao/bodyposenet:trainable_v1.0", {"model.tlt": b"bpnet"})
+    assert run(api, out, "nvidia/tao/bodyposenet:trainable_v1.0") == 0
+    signed_url_expired(api, storage)
+    assert run(api, out) == 2
+    assert not (out / "model_info.json").exists(), "the next step must not load the earlier model"
+
+
+def test_api_refusing_the_key_is_still_blamed_on_the_key(api: FakeServer, out: Path, caplog,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"w"})
+    api.fail(LISTING, 403)
+    monkeypatch.setenv("NGC_API_KEY", KEY)
+    assert run(api, out) == 2
+    assert "NGC refused access to nvidia/tao/facenet:unpruned_v2.0 (HTTP 403 Forbidden from" in caplog.text
+    assert "the API key in NGC_API_KEY was refused" in caplog.text

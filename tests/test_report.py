@@ -58,6 +58,9 @@ def bpnet_outputs(tmp_path: Path) -> dict[str, Path]:
     status(out["export"], {"status": "SUCCESS", "message": "Export finished successfully."})
     for name, size in (("model.onnx", 1_100_000), ("model.engine", 2_000_000), ("cal.bin", 4000)):
         (out["export"] / name).write_bytes(b"e" * size)
+    (out["export"] / "engine.json").write_text(json.dumps({"engine_file": "model.engine", "data_type": "int8",
+                                                           "max_batch_size": 1}))
+    evaluation(out["engine_evaluation"], 0.47, kpi_in_status=True)  # bpnet evaluate of the export's engine
     del out["engine"]  # bpnet builds its engine in export: no engine step
     return out
 
@@ -87,6 +90,11 @@ def test_bpnet_report(tmp_path: Path, bpnet_outputs: dict[str, Path]) -> None:
     assert "| pruned + retrained | eval/AP_0.50-0.95_all | 0.48 |" in markdown
     assert "| before pruning | 3,000,000 |" in markdown and "| exported engine | model.engine | 2 |" in markdown
     assert "| train | 150 | 2 | 61.5 | 0.3333 |" in markdown
+    # The engine beside the .hdf5 model it was built from, on the same metric; its precision from engine.json.
+    assert on_disk["engine_check"] == {"metric": "eval/AP_0.50-0.95_all", "model": "pruned + retrained",
+                                       "model_value": 0.48, "engine_value": 0.47, "drop": 0.01, "precision": "int8"}
+    assert "| metric | pruned + retrained | engine (int8) | drop |" in markdown
+    assert "| eval/AP_0.50-0.95_all | 0.48 | 0.47 | 0.01 |" in markdown
 
 
 def test_newest_checkpoint_stands_in_for_a_missing_final_model(tmp_path: Path, bpnet_outputs) -> None:

@@ -455,6 +455,13 @@ def test_train_command_line_refusals(tmp_path: Path, args: list[str], message: s
             ["inference", "-m", "M", "-e", "S", "-r", "R", "--gpus", "1"],
             "unrecognized",
         ),
+        # TAO Deploy 5.0 evaluate and inference on engines (nvidia_tao_deploy/cv/detectnet_v2/scripts/): no key,
+        # no framework switch, -r required.
+        ("deploy", "detectnet_v2", ["evaluate", "-m", "M", "-e", "S", "-r", "R", "-k", "x"], "unrecognized"),
+        ("deploy", "detectnet_v2", ["evaluate", "-m", "M", "-e", "S", "-r", "R", "-f", "tensorrt"], "unrecognized"),
+        ("deploy", "detectnet_v2", ["evaluate", "-m", "M", "-e", "S", "-l", "L"], "required: -r/--results_dir"),
+        ("deploy", "detectnet_v2", ["evaluate", "-m", "M", "-e", "S", "-r", "R", "-b", "two"], "invalid int"),
+        ("deploy", "detectnet_v2", ["inference", "-m", "M", "-e", "S", "-r", "R", "--batch", "2"], "abbreviated"),
         ("tf1", "bpnet", ["inference", "--input_type", "video"], "invalid choice: 'video'"),
         ("tf1", "bpnet", ["evaluate", "--results_d", "R"], "abbreviated flag --results_d"),
     ],
@@ -855,3 +862,25 @@ def test_bpnet_results_dir_is_needed(tmp_path: Path, coco: dict[str, Path]) -> N
         str(coco["spec"]),
     )
     assert result.returncode == 255 and "NoneType" in result.stderr
+
+
+def test_deploy_evaluate_and_inference_refuse_what_tao_deploy_refuses(tmp_path: Path, dn: dict[str, Path]) -> None:
+    """A batch larger than the engine's, fewer labelled images than a batch, a file that is no engine."""
+    engine = tmp_path / "model.engine"
+    engine.write_text(json.dumps({"kind": "engine", "data_type": "int8", "max_batch_size": 2}))
+    evaluate = ("evaluate", "-m", str(engine), "-e", str(dn["spec"]), "-i", str(dn["root"] / "image"), "-l",
+                str(dn["root"] / "label"), "-r", str(tmp_path / "ev"))
+    big = run(tmp_path, "deploy", "detectnet_v2", *evaluate, "-b", "3")
+    assert big.returncode == 1 and "bigger (3) than engine max batch size (2)" in big.stderr
+    (dn["root"] / "label" / "000004.txt").unlink()
+    for name in FRAMES[1:3]:
+        (dn["root"] / "label" / f"{name}.txt").unlink()
+    few = run(tmp_path, "deploy", "detectnet_v2", *evaluate, "-b", "2")  # one labelled image left
+    assert few.returncode == 1 and "batch size too large" in few.stderr
+    passed(run(tmp_path, "deploy", "detectnet_v2", *evaluate, "-b", "1"))
+    assert json.loads((tmp_path / "ev" / "results.json").read_text()) == {"AP_face": 0.49}  # INT8 engine
+    (tmp_path / "not.engine").write_text("onnx")
+    wrong = run(tmp_path, "deploy", "detectnet_v2", "inference", "-m", str(tmp_path / "not.engine"), "-e",
+                str(inference_spec(tmp_path / "i.txt", engine)), "-i", str(dn["root"] / "image"), "-b", "1",
+                "-r", str(tmp_path / "in"))
+    assert wrong.returncode == 1 and "is not a TensorRT engine" in wrong.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -9,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
+import notebook_baseline
 from tao_aml.steps import wider_to_kitti as w2k
 from tao_aml.steps.common import StepError
 from wider_fixtures import (
@@ -55,61 +59,13 @@ def all_files(folder: Path) -> dict[str, bytes]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Annotation parsing
+# Names (the annotation file's checks are in tests/test_format_wider.py)
 
 
 def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "wider.txt"
     path.write_text(text)
     return str(path)
-
-
-def test_parse_reads_counts_flags_and_the_ten_zeros_line(quirky: SplitPaths) -> None:
-    records = w2k.parse_annotations(str(quirky.annotations))
-    assert [record.rel_path for record in records] == [image.rel_path for image in quirky_images()]
-    # Path lines: Parade has 7 faces, Handshaking 2, the zero-face image one line of zeros.
-    assert [record.line for record in records] == [1, 10, 14, 17, 20]
-    assert records[0].faces[0] == w2k.Face(100, 50, 200, 100, False)
-    assert [face.invalid for face in records[0].faces] == [False, False, True, False, False, False, False]
-    assert records[2].faces == ()
-
-
-def test_parse_accepts_a_zero_count_without_the_zeros_line(tmp_path: Path) -> None:
-    records = w2k.parse_annotations(write(tmp_path, "a/x.jpg\n0\nb/y.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n\n"))
-    assert [(record.rel_path, record.line, len(record.faces)) for record in records] == [
-        ("a/x.jpg", 1, 0), ("b/y.jpg", 3, 1)
-    ]
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("a/x.jpg\nabc\n", "wider.txt:2: expected the number of faces of a/x.jpg, got 'abc'"),
-        ("a/x.jpg\n-1\n", "wider.txt:2: expected the number of faces of a/x.jpg, got '-1'"),
-        ("a/x.jpg\n1\n1 2 3 4 0 0 0 0 0\n", "wider.txt:3: expected 10 numbers (x1 y1 w h blur expression "
-         "illumination invalid occlusion pose), got 9 field(s)"),
-        ("a/x.jpg\n1\n1 2 3 h 0 0 0 0 0 0\n", "wider.txt:3: field h is not a number: 'h'"),
-        ("a/x.jpg\n1\nnan 2 3 4 0 0 0 0 0 0\n", "wider.txt:3: field x1 is not a number: 'nan'"),
-        ("a/x.jpg\n", "wider.txt:1: file ends after image path 'a/x.jpg'; its face count is missing"),
-        ("a/x.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n",
-         "wider.txt:3: file ends after 1 of the 2 faces of a/x.jpg (count on line 2); truncated file?"),
-        ("a/x.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n5 6 7 8 0 0 0 0 0 0\n",
-         "wider.txt:4: expected an image path, got numbers '5 6 7 8 0 0 0 0 0 0' (more face lines than "
-         "the count announced for a/x.jpg on line 1?)"),
-        ("a/x.jpg\n0\n1 2 3 4 0 0 0 0 0 0\n", "wider.txt:3: a/x.jpg has 0 faces (line 2) but is followed"),
-        ("/abs/x.jpg\n0\n", "wider.txt:1: image path '/abs/x.jpg' must be relative to the images folder"),
-        ("a/../../x.jpg\n0\n", "wider.txt:1: image path 'a/../../x.jpg' must be relative"),
-        ("\n\n", "wider.txt lists no images"),
-    ],
-)
-def test_parse_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(StepError, match=re.escape(message)):
-        w2k.parse_annotations(write(tmp_path, text))
-
-
-def test_parse_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(StepError, match=re.escape(f"annotation file {tmp_path}/nope.txt does not exist")):
-        w2k.parse_annotations(str(tmp_path / "nope.txt"))
 
 
 def test_names_that_flatten_to_the_same_file_are_refused(tmp_path: Path) -> None:
@@ -238,6 +194,115 @@ def test_one_and_two_workers_write_identical_files(tmp_path: Path) -> None:
     files = all_files(one)
     assert len(files) == 2 * 35 + 1
     assert files == all_files(two)
+
+
+# ---------------------------------------------------------------------------------------------
+# Against NVIDIA's notebook script (cv2); channels and the PNG writer
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[SplitPaths, list[notebook_baseline.NotebookImage]]:
+    """WIDER-sized photos (1024 px wide, the benchmark's aspects, faces of 2 to 256 px) and the notebook's output."""
+    root = tmp_path_factory.mktemp("photos")
+    images = random_images(12, seed=3, width=1024, aspects=(0.56, 0.66, 0.75, 1.0, 1.33, 1.5), max_faces=20)
+    split = make_split(root / "wider", "train", images, seed=3)
+    return split, notebook_baseline.convert(split.images_dir, split.annotations, root / "notebook")
+
+
+@pytest.mark.parametrize(
+    ("channels", "image_format"), [("3", "png"), ("1", "png"), ("3", "jpg"), ("1", "jpg")]
+)
+def test_geometry_and_labels_match_the_notebook(
+    photos: tuple[SplitPaths, list[notebook_baseline.NotebookImage]], tmp_path: Path, channels: str,
+    image_format: str,
+) -> None:
+    split, notebook = photos
+    run(split, tmp_path, "--channels", channels, "--image_format", image_format)
+    expected_format = {"png": "PNG", "jpg": "JPEG"}[image_format]
+    check = notebook_baseline.compare(notebook, tmp_path, int(channels), expected_format)
+    # Letterboxed area and every box within 1 px of the notebook's; format and channels of every image.
+    assert check.problems == []
+    assert check.formats == {expected_format: 12} and check.channels == {int(channels): 12}
+    # Every face the notebook maps is matched, but WIDER's invalid ones and a few of 1 to 3 px.
+    assert check.boxes_matched > 80 and check.faces_invalid > 0
+    assert check.faces_tiny_dropped <= check.faces_tiny
+    assert json.loads((tmp_path / "summary.json").read_text())["settings"]["channels"] == int(channels)
+
+
+def test_channels_auto_is_one_for_the_train_split_only(tmp_path: Path) -> None:
+    root = make_wider_download(tmp_path / "dl", [PARADE, HANDSHAKE_GRAY], [PARADE, HANDSHAKE_GRAY])
+    for split, extra, mode in (("train", [], "L"), ("val", [], "RGB"), ("train", ["--channels", "3"], "RGB")):
+        out = tmp_path / f"{split}{len(extra)}"
+        w2k.body(["--wider_root", str(root), "--split", split, "--output_dir", str(out), "--workers", "1", *extra])
+        assert json.loads((out / "summary.json").read_text())["settings"]["channels"] == len(mode)
+        for path in sorted((out / "images").iterdir()):
+            with Image.open(path) as image:
+                assert (image.format, image.mode, image.size) == ("PNG", mode, (736, 416))
+
+
+def test_one_channel_files_decode_to_the_three_channel_pixels(quirky: SplitPaths, tmp_path: Path) -> None:
+    # What TAO's readers see: tf.image.decode_png(channels=3) and libpng expand gray to three equal
+    # channels, Pillow's convert("RGB") likewise.
+    run(quirky, tmp_path / "one", "--channels", "1")
+    run(quirky, tmp_path / "three", "--channels", "3")
+    for image in quirky_images():
+        one, three = (tmp_path / folder / "images" / f"{image.flat_name}.png" for folder in ("one", "three"))
+        with Image.open(one) as gray, Image.open(three) as rgb:
+            assert (gray.mode, rgb.mode) == ("L", "RGB")
+            assert gray.convert("RGB").tobytes() == rgb.tobytes()
+        assert np.array_equal(cv2.imread(str(one), cv2.IMREAD_COLOR), cv2.imread(str(three), cv2.IMREAD_COLOR))
+        assert labels(tmp_path / "one", image) == labels(tmp_path / "three", image)
+
+
+@pytest.mark.parametrize("deflate", ["zlib", "isal"])  # isal: as in the tao_data image
+def test_png_writer_is_lossless(deflate: str) -> None:
+    rng = np.random.default_rng(5)
+    for shape, channels in (((37, 53), 1), ((37, 53), 3), ((41, 29, 3), 3), ((1, 7), 1), ((1, 1, 3), 3)):
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        data = w2k.encode_png(pixels, channels, deflate)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # chunk CRCs
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "PNG" and len(image.getbands()) == channels
+            decoded = np.asarray(image)
+        expected = np.repeat(pixels[:, :, None], 3, axis=2) if pixels.ndim == 2 and channels == 3 else pixels
+        assert np.array_equal(decoded, expected)
+        libpng = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(libpng if libpng.ndim == 2 else libpng[:, :, ::-1], expected)
+
+
+def test_zlib_writes_the_same_pixels_as_isal(
+    quirky: SplitPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(quirky, tmp_path / "isal")
+    monkeypatch.setattr(w2k, "DEFLATE", "zlib")
+    run(quirky, tmp_path / "zlib")
+    for image in quirky_images():
+        with Image.open(tmp_path / "isal" / "images" / f"{image.flat_name}.png") as a, \
+                Image.open(tmp_path / "zlib" / "images" / f"{image.flat_name}.png") as b:
+            assert a.tobytes() == b.tobytes()
+
+
+def test_large_shrinks_average_instead_of_aliasing() -> None:
+    # A non-JPEG source gets no DCT-scaled decode: shrinking it 4x is INTER_AREA, not cubic.
+    board = (np.indices((400, 400)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    small = w2k.resize(board, (100, 100))
+    assert small.shape == (100, 100) and 126 <= small.min() <= small.max() <= 129
+
+
+def test_channels_1_needs_grayscale(quirky: SplitPaths, tmp_path: Path) -> None:
+    with pytest.raises(StepError, match="--channels 1 needs --grayscale true"):
+        run(quirky, tmp_path, "--grayscale", "false", "--channels", "1")
+
+
+def test_missing_opencv_is_named_before_any_output(
+    quirky: SplitPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(w2k, "_OPENCV", [])
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    with pytest.raises(StepError, match="install opencv-python-headless"):
+        run(quirky, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """`tao-aml`: validate the repository, submit pipelines, publish assets, register models, create clusters.
 
 Exit codes: 0 success; 1 problems found by `validate`, or the job failed or was canceled while
-`--stream` followed it; 2 a usage or setting error (unknown `--set` name, wrong type, a version that
-must be bumped, an asset a registry cannot take, a model with no name or a taken model version); 3
+`--stream` followed it, or a step (or an image build) of `run --local` failed; 2 a usage or setting
+error (unknown `--set` name, wrong type, a version that must be bumped, an asset a registry cannot
+take, a model with no name or a taken model version, a `--workdir` that cannot hold the run); 3
 workspace, sign-in or compute problem, or a job with no model to register (not completed, no
-register_model step, no model card); 130 Ctrl-C while streaming (the job keeps running).
+register_model step, no model card), or `docker` missing or not answering for `run --local`; 130
+Ctrl-C while streaming (the job keeps running) or during `run --local` (the same command continues).
+`predict`, `triton` and `deploy` exit 2 on bad input (an image, a model asset, an ONNX model, an
+endpoint setting or a model that is not a Triton model) and 3 on a workspace or endpoint problem.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     width = max(len(step.name) for step in built.steps)
     for step in built.steps:
         print(f"  {step.name:<{width}}  " + ", ".join(step.details()))
+    estimated = [step.gpu_hours for step in built.steps if step.gpu_hours is not None]
+    if estimated:
+        print(f"estimated GPU-hours: {sum(estimated):.3g} (guesses in src/tao_aml/gpu_time.py, for an A100 unless "
+              "--serverless names another size; the run report prints the measured ones beside them)")
     print("pipeline inputs" + (f" (profile {args.profile}, then --set)" if args.profile else "") + ":")
     for name, value in built.inputs.items():
         print(f"  {name} = {'(not set)' if value is None else format_value(value)}")
@@ -242,6 +250,184 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_triton(args: argparse.Namespace) -> int:
+    try:
+        from .serve.runtime import PredictError, load_card
+    except ImportError as err:
+        error(f"tao-aml triton needs the serving extra ({err.name} is missing): pip install 'tao-aml[serve]'")
+        return EXIT_USAGE
+    from .steps.common import StepError
+    from .steps.deploy_bundle import triton_repository
+
+    model_dir, target = Path(args.model_dir), Path(args.output_dir)
+    try:
+        card = load_card(model_dir)
+        if target.exists() and any(target.iterdir()):
+            raise PredictError(f"{target} is not empty: give a new folder for the Triton repository")
+        models = triton_repository(str(model_dir), str(target), card["postprocessing"], card.get("engine"), args.plan)
+    except (PredictError, StepError) as err:
+        error(str(err))
+        return EXIT_USAGE
+    print(f"Triton model repository in {target}: {', '.join(models)} "
+          f"(tritonserver --model-repository {target})")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    try:
+        from .serve.detectnet_v2 import DecodeError, Decoder
+        from .serve.runtime import LocalModel, PredictError, load_card, predict
+    except ImportError as err:
+        error(f"tao-aml predict needs the serving extra ({err.name} is missing): pip install 'tao-aml[serve]'")
+        return EXIT_USAGE
+
+    if args.endpoint and not args.model_dir:
+        error("--endpoint needs --model-dir: the downloaded model asset folder, whose model card holds the thresholds")
+        return EXIT_USAGE
+    model_dir = Path(args.local or args.model_dir)
+    try:
+        card = load_card(model_dir)
+        decoder = Decoder(card["postprocessing"])
+        if args.local:
+            model = LocalModel(model_dir / "model.onnx", decoder)
+        else:
+            model = endpoint_model(args, card, decoder)
+        predictions = predict(model, decoder, [Path(p) for p in args.images], Path(args.output_dir), args.batch_size)
+    except (PredictError, DecodeError) as err:
+        error(str(err))
+        return EXIT_USAGE
+    except _WorkspaceFailure as err:
+        error(str(err))
+        return EXIT_AZURE
+    for prediction in predictions:
+        boxes = "; ".join(f"{d.label} {d.confidence:.2f} [{d.x1:.0f}, {d.y1:.0f}, {d.x2:.0f}, {d.y2:.0f}]"
+                          for d in prediction.detections) or "no detections"
+        print(f"{prediction.image}: {boxes}")
+    print(f"boxes (JSON) and annotated images written to {args.output_dir}")
+    return EXIT_OK
+
+
+class _WorkspaceFailure(RuntimeError):
+    """The endpoint could not be looked up in the workspace (sign-in, workspace or endpoint missing)."""
+
+
+def endpoint_model(args: argparse.Namespace, card: dict, decoder):  # type: ignore[no-untyped-def]
+    """The Triton model behind a managed online endpoint, with the endpoint's key (never printed)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from .serve.runtime import PredictError, TritonModel
+    from .workspace import WorkspaceError, azure_errors, connect, resolve_target
+
+    triton = card.get("triton") or {}
+    if not triton.get("model"):
+        raise PredictError(f"the model card in {args.model_dir} names no Triton model (no triton/ repository)")
+    try:
+        target = resolve_target(args.config, args.subscription, args.resource_group, args.workspace)
+        client = connect(target)
+        with azure_errors(target):
+            endpoint = client.online_endpoints.get(args.endpoint)
+            key = client.online_endpoints.get_keys(args.endpoint).primary_key
+    except ResourceNotFoundError:
+        raise _WorkspaceFailure(f"endpoint {args.endpoint} not found in the workspace (tao-aml deploy creates it)") \
+            from None
+    except WorkspaceError as err:
+        raise _WorkspaceFailure(str(err)) from err
+    return TritonModel(str(endpoint.scoring_uri), triton["model"], decoder, key=key)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .endpoint import EndpointError, deploy, how_to_call, plan, write_plan
+    from .steps.deploy_bundle import TRITON_MODEL
+    from .workspace import WorkspaceError, azure_errors, connect, resolve_target
+
+    try:
+        planned = plan(args.endpoint, args.model, args.deployment, args.instance_type, args.instance_count)
+        written = write_plan(planned, Path(args.output_dir) / "deploy")
+    except EndpointError as err:
+        error(str(err))
+        return EXIT_USAGE
+    print(f"endpoint {planned.endpoint.name}, deployment {planned.deployment.name}: {planned.deployment.instance_count}"
+          f" x {planned.deployment.instance_type}, Triton model {args.model}; validated offline")
+    print("bodies as sent written to " + ", ".join(map(str, written)))
+    if args.dry_run:
+        return EXIT_OK
+    try:
+        target = resolve_target(args.config, args.subscription, args.resource_group, args.workspace)
+        client = connect(target)
+        with azure_errors(target):
+            endpoint = deploy(client, planned, print)
+    except EndpointError as err:
+        error(str(err))
+        return EXIT_USAGE
+    except WorkspaceError as err:
+        error(str(err))
+        return EXIT_AZURE
+    print(f"endpoint {endpoint.name} is ready in {target}, all traffic to {planned.deployment.name}")
+    for line in how_to_call(endpoint, TRITON_MODEL):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from time import monotonic
+
+    from .local_run import (
+        Docker,
+        DockerUnavailable,
+        ImageBuildFailed,
+        LocalRunner,
+        StepFailed,
+        format_elapsed,
+        local_inputs,
+        log_tail,
+    )
+    from .pipelines import Pipeline, resolve_settings
+    from .profiles import profile_assignments
+
+    started = monotonic()
+    try:
+        pipeline = Pipeline.load(args.pipeline, Path(args.root))
+        first = profile_assignments(pipeline, args.profile) if args.profile else []
+        settings = resolve_settings(pipeline, first + args.set)
+        runner = LocalRunner(
+            pipeline, settings, Path(args.workdir), data_inputs=local_inputs(pipeline, args.input),
+            docker=None if args.no_docker else Docker(Path(args.root)), progress=partial(print, flush=True),
+        )
+        runs = runner.run(start=args.from_step)
+    except SettingError as err:
+        error(str(err))
+        return EXIT_USAGE
+    except DockerUnavailable as err:
+        error(str(err))
+        return EXIT_AZURE
+    except (StepFailed, ImageBuildFailed) as err:
+        if isinstance(err, StepFailed):
+            error(f"step {err.step} failed with exit code {err.code} after {format_elapsed(err.elapsed)}")
+        else:
+            error(f"docker build of {err.tag} failed with exit code {err.code}")
+        if err.code == 125 and not args.no_docker:
+            error("exit code 125 is docker's own: it could not start the container (a GPU step needs the NVIDIA "
+                  "Container Toolkit)")
+        print(f"last lines of {err.log}:", file=sys.stderr)
+        for line in log_tail(err.log):
+            print(f"  {line}", file=sys.stderr)
+        print("the same command runs it again and skips the steps that completed (--from STEP forces a step)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        error("stopped; the same command continues with the step that was running")
+        return EXIT_INTERRUPTED
+    ran = sum(run.ran for run in runs)
+    print(f"{args.pipeline}: done in {format_elapsed(monotonic() - started)}, {ran} steps run, "
+          f"{len(runs) - ran} complete from earlier runs")
+    outputs = runner.pipeline_outputs()
+    print("outputs, named as in the Azure ML job:")
+    width = max(map(len, outputs), default=0)
+    for name, path in outputs.items():
+        print(f"  {name:<{width}}  {path}")
+    return EXIT_OK
+
+
 def add_workspace_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "workspace", "first of: these flags, --config, AZUREML_SUBSCRIPTION_ID / AZUREML_RESOURCE_GROUP / "
@@ -375,6 +561,75 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--low-priority", action="store_true", help="spot-priced nodes Azure may take back")
     add_workspace_arguments(create)
     create.set_defaults(func=cmd_compute_create)
+    local = sub.add_parser(
+        "run", parents=[common],
+        help="run a pipeline on this machine (a TAO workstation), step by step, each step in its environment's image",
+    )
+    local.add_argument("pipeline", help="pipeline name: a folder of pipelines/, e.g. facenet")
+    local.add_argument(
+        "--local", action="store_true", required=True, help="run here, not on Azure ML (that is tao-aml submit)"
+    )
+    local.add_argument(
+        "--workdir", required=True,
+        help="folder for every step's outputs and log, <workdir>/<step>/<output>; the same folder again continues",
+    )
+    local.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="pipeline input (train_epochs=10) or spec field of a step (train.training_config.batch_size_per_gpu=8)",
+    )
+    local.add_argument(
+        "--profile", help="named input values of pipelines/<name>/profiles.yml, e.g. smoke; --set wins over them"
+    )
+    local.add_argument(
+        "--input", action="append", default=[], metavar="NAME=PATH",
+        help="a data input from this machine, e.g. wider_data=/data/wider (skips the download)",
+    )
+    local.add_argument(
+        "--from", dest="from_step", metavar="STEP", help="run this step and every later one again, complete or not"
+    )
+    local.add_argument(
+        "--no-docker", action="store_true",
+        help="run every step directly with the CLIs on PATH, for a machine that is itself the TAO environment",
+    )
+    local.set_defaults(func=cmd_run)
+
+    triton = sub.add_parser(
+        "triton", parents=[common], help="lay out a Triton model repository from a downloaded FaceNet model asset"
+    )
+    triton.add_argument("model_dir", metavar="MODEL_DIR", help="the model asset folder (model_card.json, model.onnx)")
+    triton.add_argument("--output-dir", required=True, help="a new or empty folder for the repository")
+    triton.add_argument("--plan", action="store_true", help="also the TensorRT engine as a tensorrt_plan model")
+    triton.set_defaults(func=cmd_triton)
+
+    predict = sub.add_parser(
+        "predict", parents=[common],
+        help="detect faces on images with a FaceNet model asset: locally (onnxruntime) or through its endpoint",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    where = predict.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", metavar="MODEL_DIR", help="run model.onnx of this model asset folder on the CPU")
+    where.add_argument("--endpoint", help="a managed online endpoint made by tao-aml deploy (needs --model-dir)")
+    predict.add_argument("--model-dir", help="with --endpoint: the model asset folder (its card's thresholds)")
+    predict.add_argument("--output-dir", default="predictions", help="where boxes (JSON) and annotated images go")
+    predict.add_argument("--batch-size", type=positive_int, default=1, help="images per inference call")
+    add_workspace_arguments(predict)
+    predict.set_defaults(func=cmd_predict)
+
+    deploy = sub.add_parser(
+        "deploy", parents=[common], help="serve a registered Triton model on a managed online endpoint"
+    )
+    deploy.add_argument("pipeline", choices=["facenet"], help="the pipeline whose model is served")
+    deploy.add_argument("--model", required=True, metavar="NAME:VERSION",
+                        help="the triton_model asset tao-aml model register made, e.g. tao-facenet-triton:1")
+    deploy.add_argument("--endpoint", required=True, help="endpoint name (3-32 letters, digits, '-')")
+    deploy.add_argument("--deployment", default="tao", help="deployment name (default tao)")
+    deploy.add_argument("--instance-type", default="Standard_NC4as_T4_v3",
+                        help="GPU size (default Standard_NC4as_T4_v3, 1 x T4)")
+    deploy.add_argument("--instance-count", type=positive_int, default=1)
+    deploy.add_argument("--dry-run", action="store_true", help="build and validate offline; nothing is sent")
+    deploy.add_argument("--output-dir", default="build", help="where the endpoint and deployment bodies go")
+    add_workspace_arguments(deploy)
+    deploy.set_defaults(func=cmd_deploy)
     return parser
 
 

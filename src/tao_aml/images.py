@@ -32,9 +32,18 @@ class EnvironmentImage:
     def reference(self, registry: str) -> str:
         return f"{login_server(registry)}/{REPOSITORY}/{self.name}:{self.version}"
 
+    @property
+    def local_tag(self) -> str:
+        """The image name on this machine (`tao-aml run --local`): the ACR image's name without the registry."""
+        return f"{REPOSITORY}/{self.name}:{self.version}"
+
     def build_command(self, registry: str) -> list[str]:
-        return ["az", "acr", "build", "--registry", registry_name(registry),
-                "--image", f"{REPOSITORY}/{self.name}:{self.version}", str(self.context)]
+        return ["az", "acr", "build", "--registry", registry_name(registry), "--image", self.local_tag,
+                str(self.context)]
+
+    def docker_build_command(self) -> list[str]:
+        """Build the context into `local_tag` with this machine's Docker (its layer cache makes a rebuild quick)."""
+        return ["docker", "build", "--tag", self.local_tag, str(self.context)]
 
 
 def login_server(registry: str) -> str:

@@ -6,7 +6,10 @@ registers that output with `ml_client.models.create_or_update(Model(type="custom
 path="azureml://jobs/<job>/outputs/model/paths/"))`, the form Azure ML documents for a model made by a
 job, where <job> is the register_model step's own (child) job. Name and tags come from the step's
 model_card.json; for an Azure ML registry the workspace version is then shared with
-`ml_client.models.share`, the documented way to put a workspace model into a registry.
+`ml_client.models.share`, the documented way to put a workspace model into a registry. A card with a
+Triton repository (FaceNet: `triton/` in the output) also gets a `triton_model` asset `<name>-triton`
+from `azureml://jobs/<job>/outputs/model/paths/triton/`, which `tao-aml deploy` serves on a managed
+online endpoint (no-code Triton deployment).
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ def register_from_job(
             )
         model = client.models.create_or_update(asset(card, str(model_name), version, job_name, step_job))
         report(f"registered model {model.name}:{model.version} from {model.path}")
+    if card.get("triton"):
+        register_triton(client, card, model, job_name, step_job, report)
     if registry:
         # azure-ai-ml 1.35 ModelOperations.share(name, version, *, share_with_name, share_with_version,
         # registry_name) (operations/_model_operations.py; experimental): copies the workspace version into
@@ -95,6 +100,30 @@ def register_from_job(
         )
         report(f"shared model {model.name}:{model.version} to registry {registry}: {registry_uri(registry, model)}")
     return model
+
+
+TRITON_SUFFIX = "-triton"
+
+
+def register_triton(client: MLClient, card: dict[str, Any], model: Model, job_name: str, step_job: str,
+                    report: Callable[[str], None]) -> Model:
+    """The card's Triton repository as a triton_model asset <name>-triton (once per step job)."""
+    name = f"{model.name}{TRITON_SUFFIX}"
+    found = made_from(client, name, step_job)
+    if found is not None:
+        report(f"Triton model {found.name}:{found.version} was already registered from job {job_name}")
+        return found
+    folder = str(card["triton"].get("path", "triton")).strip("/")
+    tags = {str(key): str(value) for key, value in (card.get("tags") or {}).items()}
+    tags.update({"triton_model_name": str(card["triton"].get("model", "")),
+                 "custom_model": f"{model.name}:{model.version}"})
+    triton = client.models.create_or_update(Model(
+        type="triton_model", name=name, path=MODEL_URI.format(job=step_job, output=OUTPUT) + folder + "/",
+        tags=tags, properties={PIPELINE_JOB: job_name, STEP_JOB: step_job},
+        description=f"Triton model repository of {model.name}:{model.version} (pipeline job {job_name})"))
+    report(f"registered Triton model {triton.name}:{triton.version} from {triton.path}: "
+           f"tao-aml deploy facenet --model {triton.name}:{triton.version} --endpoint <name>")
+    return triton
 
 
 def register_step_job(client: MLClient, job_name: str) -> str:

@@ -22,11 +22,16 @@ from .yaml_model import Component, parse_binding
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The pipeline job wraps the reusable pipeline component as this one step.
 WRAPPER_STEP = "main"
+DATA_URI_PREFIXES = ("azureml:", "https://", "wasbs://", "abfss://")
 # Settings of the run itself, written as literals into the job (render.py), not pipeline inputs.
 RUN_SETTINGS = {
     "gpu_instance_type": yaml_model.Port("gpu_instance_type", "string", description="serverless size of GPU steps"),
     "cpu_instance_type": yaml_model.Port("cpu_instance_type", "string", description="serverless size of CPU steps"),
     "spot": yaml_model.Port("spot", "boolean", description="serverless steps at the spot tier"),
+    "input_mode": yaml_model.Port(
+        "input_mode", "string", enum=["auto", "download", "ro_mount"],
+        description="how GPU steps read data from earlier steps: as the pipeline says (auto), or all one way",
+    ),
 }
 
 
@@ -113,7 +118,14 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
             )
             continue
         if port.type not in ("string", "integer", "number", "boolean"):
-            problems.append(f"--set {name}: a {port.type} input takes data; give it with --input {name}=PATH")
+            # A data input takes an Azure ML reference: a data asset or a datastore / job-output path.
+            if text.startswith(DATA_URI_PREFIXES):
+                settings.data[name] = text
+            else:
+                problems.append(
+                    f"--set {name}={text}: a {port.type} input takes an Azure ML data reference, e.g. "
+                    f"azureml:my-data:1 or azureml://datastores/<store>/paths/<folder>"
+                )
             continue
         if not text.strip():
             # The service refuses an optional string sent as "" (facts/azureml.md): leave it unset instead.

@@ -29,6 +29,8 @@ from .yaml_model import parse_binding
 NODES_INPUT, GPUS_INPUT = "nodes", "gpus_per_node"
 GPU_COMPUTE_INPUT = "gpu_compute"
 SERVERLESS = "serverless"
+SERVERLESS_SETTINGS = ("gpu_instance_type", "cpu_instance_type", "spot")
+DATA_TYPES = ("uri_folder", "uri_file", "custom_model", "mlflow_model", "triton_model", "mltable")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class RunShape:
     gpu_instance_type: str = vm_sizes.DEFAULT_GPU_SIZE
     cpu_instance_type: str = vm_sizes.DEFAULT_CPU_SIZE
     spot: bool = False
+    input_mode: str = "auto"  # auto: each input's mode as the pipeline component says; else all GPU steps' data
 
     @property
     def label(self) -> str:
@@ -78,6 +81,24 @@ def shape_overrides(raw: dict, shape: RunShape) -> list[dict[str, Any]]:
     return pairs
 
 
+def mode_overrides(raw: dict, base: Path, mode: str) -> list[dict[str, Any]]:
+    """Every GPU step's data inputs from earlier steps read in `mode` (none for "auto")."""
+    if mode == "auto":
+        return []
+    pairs: list[dict[str, Any]] = []
+    for name, step in (raw.get("jobs") or {}).items():
+        ref = str(step.get("component", ""))
+        if not is_gpu_step(step) or ref.startswith("azureml:"):
+            continue
+        ports = yaml.safe_load((base / ref.removeprefix("file:")).read_text(encoding="utf-8")).get("inputs") or {}
+        for input_name, value in (step.get("inputs") or {}).items():
+            path = value.get("path") if isinstance(value, dict) else value
+            binding = parse_binding(path)
+            if binding is not None and binding.kind == "jobs" and ports.get(input_name, {}).get("type") in DATA_TYPES:
+                pairs.append({f"jobs.{name}.inputs.{input_name}": {"path": path, "mode": mode}})
+    return pairs
+
+
 def apply_overrides(tree: dict, pairs: list[dict[str, Any]]) -> dict:
     """Set each dotted key in a copy of tree, creating mappings on the way (as azure-ai-ml's `--set` does)."""
     tree = copy.deepcopy(tree)
@@ -98,7 +119,7 @@ def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str |
     image of its environment (images.py) instead of the environment's build context.
     """
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    tree = apply_overrides(raw, shape_overrides(raw, shape))
+    tree = apply_overrides(raw, shape_overrides(raw, shape) + mode_overrides(raw, path.parent, shape.input_mode))
     prebuilt = images.environments(path.parents[2]) if registry else {}
     for step in tree.get("jobs", {}).values():
         if shape.serverless:

@@ -12,7 +12,7 @@ from azure.ai.ml import MLClient, load_job
 from azure.ai.ml.entities import Job, PipelineComponent, PipelineJob
 from azure.ai.ml.exceptions import JobException
 
-from . import data_assets, render, vm_sizes, yaml_model
+from . import data_assets, gpu_time, render, vm_sizes, yaml_model
 from .pipelines import (
     REPO_ROOT,
     WRAPPER_STEP,
@@ -34,6 +34,8 @@ CPU_INPUT = "cpu_compute"
 FINISHED_OK = "Completed"
 PIPELINE_COMPONENT_FILE = "pipeline_component.yml"
 PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
+# The report step's input for the dry run's GPU-hour estimates, and the pipeline input feeding it.
+ESTIMATE_INPUT = "gpu_hours_estimate"
 # A training step's input naming an earlier run's results, and the output it reads them from.
 RESUME_PORT, RESUME_OUTPUT = "resume_from", "results"
 # The documented job-output URI (the SDK's own pattern requires `/paths/`); a child job's name for a step.
@@ -55,6 +57,7 @@ class StepPlan:
     gpus_per_node: int = 0
     instance_type: str | None = None  # serverless only
     spot: bool = False
+    gpu_hours: float | None = None  # estimated (gpu_time.py)
 
     def details(self) -> list[str]:
         """Lines under the step's name in the graph, and after it in the printout."""
@@ -62,7 +65,8 @@ class StepPlan:
         where = f"on {self.compute}"
         if self.instance_type:
             where += f" {self.instance_type}" + (" (spot)" if self.spot else "")
-        return [self.component, where, resources]
+        estimate = [] if self.gpu_hours is None else [f"~{self.gpu_hours:g} GPU-h"]
+        return [self.component, where, resources, *estimate]
 
 
 def _count(number: int, word: str) -> str:
@@ -88,7 +92,8 @@ def run_shape(values: dict[str, Any], settings: Settings, serverless: bool) -> R
         serverless=serverless, **settings.run,
     )
     if not serverless:
-        given = sorted(name for name in settings.run if name != "spot") + (["spot"] if shape.spot else [])
+        given = sorted(name for name in settings.run if name in render.SERVERLESS_SETTINGS and name != "spot")
+        given += ["spot"] if shape.spot else []
         if given:
             raise SettingError(f"--set {', '.join(given)}: serverless settings; add --serverless")
         return shape
@@ -139,10 +144,16 @@ def build_job(
     if experiment:
         overrides.append({"experiment_name": experiment})
     target = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="tao_aml_job_"))
-    job_file = render.write_job(
-        pipeline.job_path, pipeline.job_path.parent / PIPELINE_COMPONENT_FILE, overrides, shape, target, name,
-        registry,
-    )
+    component_path = pipeline.job_path.parent / PIPELINE_COMPONENT_FILE
+    job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry)
+    steps = plan_steps(pipeline.component, yaml_model.load(target / f"{name}.pipeline_component.yml"), values,
+                       shape, name)
+    estimate = report_estimate(pipeline.component, steps)
+    if estimate and ESTIMATE_INPUT in pipeline.component.inputs and ESTIMATE_INPUT not in settings.inputs:
+        # The report prints the measured GPU-hours beside these (gpu_time.py).
+        values[ESTIMATE_INPUT] = estimate
+        overrides.append({f"jobs.{WRAPPER_STEP}.inputs.{ESTIMATE_INPUT}": estimate})
+        job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry)
     job = load_job(job_file)
     result = job._validate()  # the public validate needs a workspace
     if not result.passed:
@@ -151,13 +162,12 @@ def build_job(
             + "\n".join(f"  {where}: {message}" for where, message in result.error_messages.items())
         )
     job._to_rest_object()  # what the service would receive; raises if it cannot be serialized
-    rendered = yaml_model.load(target / f"{name}.pipeline_component.yml")
-    steps = plan_steps(pipeline.component, rendered, values, shape)
     return BuiltJob(pipeline, settings, job, steps, values, job_file, shape, data_plan)
 
 
 def plan_steps(
-    component: yaml_model.Component, rendered: yaml_model.Component, values: dict[str, Any], shape: RunShape
+    component: yaml_model.Component, rendered: yaml_model.Component, values: dict[str, Any], shape: RunShape,
+    pipeline_name: str = "",
 ) -> list[StepPlan]:
     """Each step as printed and drawn: its compute from the component, counts and sizes from the rendered copy."""
     steps = []
@@ -170,13 +180,40 @@ def plan_steps(
         resources = sent.get("resources") or {}
         # Only steps the YAML distributes (resources/distribution) use more than one node or GPU.
         gpus = 1 if compute_input == render.GPU_COMPUTE_INPUT else 0
-        per_node = (sent.get("distribution") or {}).get("process_count_per_instance", gpus)
+        per_node = int((sent.get("distribution") or {}).get("process_count_per_instance", gpus))
+        nodes = int(resources.get("instance_count", 1))
+        name = step.component.name if step.component else step.component_ref
+        hours = None
+        if gpus:
+            size = shape.gpu_instance_type if shape.serverless else None
+            hours = gpu_time.estimate(pipeline_name, name, step_values(step.inputs, values), values,
+                                      nodes * per_node, size, bool(values.get("use_amp")))
         steps.append(StepPlan(
-            step_name, step.component.name if step.component else step.component_ref,
-            render.SERVERLESS if shape.serverless else str(compute), compute_input, upstream,
-            int(resources.get("instance_count", 1)), int(per_node), resources.get("instance_type"), shape.spot,
+            step_name, name, render.SERVERLESS if shape.serverless else str(compute), compute_input, upstream,
+            nodes, per_node, resources.get("instance_type"), shape.spot, hours,
         ))
     return steps
+
+
+def report_estimate(component: yaml_model.Component, steps: list[StepPlan]) -> str:
+    """`port=hours,...` for the report step: each of its inputs bound to a step with an estimate."""
+    hours = {step.name: step.gpu_hours for step in steps if step.gpu_hours is not None}
+    pairs = []
+    for step in (step for step in component.jobs.values() if ESTIMATE_INPUT in step.inputs):
+        for port, value in step.inputs.items():
+            binding = parse_binding(value)
+            if binding is not None and binding.kind == "jobs" and binding.name in hours:
+                pairs.append(f"{port}={hours[binding.name]:g}")
+    return ",".join(pairs)
+
+
+def step_values(inputs: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A step's literal inputs and the pipeline input values its bindings name."""
+    resolved = {}
+    for name, value in inputs.items():
+        binding = parse_binding(value)
+        resolved[name] = values.get(binding.name) if binding is not None and binding.kind == "inputs" else value
+    return resolved
 
 
 def resume_inputs(pipeline: Pipeline) -> dict[str, str]:

@@ -96,6 +96,7 @@ class Step:
     outputs: dict[str, Any]
     compute: Any
     raw: dict
+    modes: dict[str, str] = field(default_factory=dict)  # input name -> mode (`{path: ..., mode: download}`)
 
     def upstream(self) -> set[str]:
         """Names of the sibling steps whose outputs this step reads."""
@@ -154,6 +155,17 @@ class Component:
         return order
 
 
+def step_inputs(raw: dict) -> tuple[dict[str, Any], dict[str, str]]:
+    """A step's input values, `{path: binding, mode: m}` read as the binding, and the modes given."""
+    values, modes = {}, {}
+    for name, value in raw.items():
+        if isinstance(value, dict) and "mode" in value and "path" in value:
+            values[name], modes[name] = value["path"], str(value["mode"])
+        else:
+            values[name] = value
+    return values, modes
+
+
 def read_yaml(path: Path) -> dict:
     with open(path, encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
@@ -180,11 +192,13 @@ def load(path: Path, _cache: dict[Path, Component] | None = None) -> Component:
             child_path = (path.parent / ref.removeprefix("file:")).resolve()
             if child_path.is_file():
                 child = load(child_path, cache)
+        inputs, modes = step_inputs(step_raw.get("inputs") or {})
         component.jobs[step_name] = Step(
             name=step_name,
             component_ref=ref,
             component=child,
-            inputs=dict(step_raw.get("inputs") or {}),
+            inputs=inputs,
+            modes=modes,
             outputs=dict(step_raw.get("outputs") or {}),
             compute=step_raw.get("compute"),
             raw=step_raw,

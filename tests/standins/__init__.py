@@ -8,8 +8,8 @@ container a step runs in on PATH, one step at a time:
     assert invocations(tmp_path / "tao.jsonl")[-1]["ok"]
 
 or, for code that runs TAO with os.environ, `use_standins(monkeypatch, "deploy", log)`.
-The executables are `#!/usr/bin/env python3` scripts that need PyYAML and Pillow, so the test
-interpreter's bin folder goes on PATH right after the stand-ins.
+The executables are `#!/usr/bin/env python3` scripts that need PyYAML and Pillow (and onnx, for the
+exports' real ONNX models), so the test interpreter's bin folder goes on PATH right after the stand-ins.
 """
 
 import json

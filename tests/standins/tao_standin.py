@@ -4,7 +4,9 @@ They parse a command line the way TAO 5.0 does (flag tables below are facts read
 NVIDIA/tao_tensorflow1_backend "TAO 5.0 Release" and NVIDIA/tao_deploy cfb4ecb "TAO 5.0 Release - Deploy"),
 add the project's rules on top (task first, no abbreviations, no shell-unsafe values), check that every
 input a flag or a spec names exists, and write the files TAO writes, so a pipeline can run end to end on
-a machine without TAO and each step finds what the previous one wrote.
+a machine without TAO and each step finds what the previous one wrote. Exports write real ONNX models
+with the tensor names and shapes of TAO 5.0's exports (onnx_models.py; DetectNet_v2 with one planted box
+in the middle of the input); engines and other model files are JSON placeholders.
 
 Exit codes follow the launchers: argparse errors 2; a failed task makes the TF1 launcher `sys.exit(-1)`
 (255) and the Deploy launcher `sys.exit(1)`. A SystemExit inside a TF1 task (TAO's spec validator calls
@@ -665,7 +667,10 @@ def dn_train(ctx: Ctx) -> None:
     ctx.status.write(message="Saving trained model.")
     weights = os.path.join(results_dir, "weights", a.model_name + ".hdf5")
     placeholder(weights, {"kind": "detectnet_v2-model", "epochs": num_epochs,
-                          "classes": dn_target_classes(spec)})
+                          "classes": dn_target_classes(spec), "input": [
+                              int(pget(spec, "augmentation_config.preprocessing.output_image_channel") or 3),
+                              int(pget(spec, "augmentation_config.preprocessing.output_image_height")),
+                              int(pget(spec, "augmentation_config.preprocessing.output_image_width"))]})
     ctx.status.write(message="Model saved.", kpi={"size": os.path.getsize(weights) / 1e6, "param_count": 1})
     ctx.status.write(message="Training op complete.")
     ctx.status.write("SUCCESS", "DetectNet_v2 training job complete.")
@@ -789,8 +794,10 @@ def write_engine(ctx: Ctx) -> None:
         return
     if a.data_type == "int8":
         placeholder(os.path.realpath(a.cal_cache_file), {"kind": "calibration-cache"})
-    placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type,
-                                "max_batch_size": a.max_batch_size})
+    content = {"kind": "engine", "data_type": a.data_type, "max_batch_size": a.max_batch_size}
+    if ctx.family == "bpnet":
+        content["input_dims"] = [int(i) for i in a.input_dims.split(",")]
+    placeholder(a.engine_file, content)
 
 
 def dn_export(ctx: Ctx) -> None:
@@ -805,7 +812,14 @@ def dn_export(ctx: Ctx) -> None:
     ctx.status.write(message="Building exporter object.")
     ctx.maybe_fail()
     ctx.status.write(message="Exporting the model.")
-    placeholder(output, {"kind": "onnx", "family": "detectnet_v2", "source": os.path.abspath(a.model)})
+    channels, height, width, classes = dn_model_shape(a.model)
+    if channels != 3:
+        raise TaskError(f"stand-in: only 3-channel models are emulated ({a.model} has {channels})")
+    import onnx_models  # needs onnx: a test dependency
+
+    box = onnx_models.Box(width * 0.25, height * 0.25, width * 0.75, height * 0.75)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    onnx_models.save(onnx_models.detectnet_v2(width, height, [box], classes), output)
     write_engine(ctx)
     if a.gen_ds_config:
         folder = os.path.dirname(output)
@@ -815,6 +829,21 @@ def dn_export(ctx: Ctx) -> None:
             handle.write("net-scale-factor: 0.00392156862745098\n"
                          f"num-detected-classes: {len(dn_target_classes(spec))}\n")
     ctx.status.write("SUCCESS", "Export finished successfully.")
+
+
+def dn_model_shape(path: str) -> tuple[int, int, int, int]:
+    """(channels, height, width, classes) that train recorded in the model (through prune, to its source)."""
+    try:
+        with open(path) as handle:
+            content = json.load(handle)
+    except (OSError, ValueError):
+        raise TaskError(f"stand-in: {path} is not a model written by the stand-ins' train") from None
+    if "input" in content:
+        channels, height, width = content["input"]
+        return channels, height, width, len(content["classes"])
+    if "pruned_from" in content:
+        return dn_model_shape(content["pruned_from"])
+    raise TaskError(f"stand-in: {path} records no input shape")
 
 
 def dn_calibration_tensorfile(ctx: Ctx) -> None:
@@ -871,14 +900,39 @@ def deploy_gen_trt_engine(ctx: Ctx) -> None:
     ctx.status.write("SUCCESS", "Gen_trt_engine finished successfully.")
 
 
-def deploy_engine(path: str) -> None:
+def deploy_engine(path: str) -> dict[str, Any]:
+    """The engine placeholder gen_trt_engine wrote; TensorRT cannot deserialize anything else."""
     with open(path) as handle:
         try:
-            ok = json.load(handle).get("kind") == "engine"
+            content = json.load(handle)
         except ValueError:
-            ok = False
-    if not ok:
+            content = None
+    if not isinstance(content, dict) or content.get("kind") != "engine":
         raise TaskError(f"{path} is not a TensorRT engine (build one with gen_trt_engine)")
+    return content
+
+
+def deploy_batch(engine: dict[str, Any], batch_size: int) -> None:
+    """DetectNetInferencer.infer: a batch larger than the engine's profile is refused."""
+    if batch_size > engine["max_batch_size"]:
+        raise TaskError(f"image_paths list bigger ({batch_size}) than engine max batch size "
+                        f"({engine['max_batch_size']})")
+
+
+def deploy_cluster_params(classes: list[str], configured: list[str], field: str) -> None:
+    """BboxHandler.cluster_detections: a class without clustering parameters needs a 'default' entry."""
+    missing = [c for c in classes if c not in configured and "default" not in configured]
+    if missing:
+        raise TaskError(f"If the class-wise cluster params for an object isn't there then please mention a "
+                        f"default class. ({field} has no {', '.join(missing)})")
+
+
+def deploy_images(image_dir: str, label_dir: str | None) -> list[str]:
+    """KITTILoader._add_source: images by lower-cased extension, each with <name>.txt unless inference."""
+    names = sorted(os.listdir(image_dir))
+    labels = set(os.listdir(label_dir)) if label_dir else None
+    return [os.path.join(image_dir, n) for n in names if n.lower().endswith(tuple(e.lower() for e in DEPLOY_IMAGE_EXT))
+            and (labels is None or os.path.splitext(n)[0] + ".txt" in labels)]
 
 
 def deploy_inference(ctx: Ctx) -> None:
@@ -888,11 +942,18 @@ def deploy_inference(ctx: Ctx) -> None:
     classes = [str(c) for c in prepeated(spec, "inferencer_config.target_classes")]
     if not classes:
         raise TaskError("inferencer_config.target_classes is empty")
-    deploy_engine(a.model_path)
+    configured = [str(pget(e, "key")) for e in prepeated(spec, "bbox_handler_config.classwise_bbox_handler_config")]
+    deploy_cluster_params(classes, configured, "bbox_handler_config.classwise_bbox_handler_config")
+    engine = deploy_engine(a.model_path)
+    batch = a.batch_size or int(pget(spec, "inferencer_config.batch_size") or 0)
+    deploy_batch(engine, batch)
     if a.image_dir is None:
         raise TaskError("-i/--image_dir is needed: the KITTI loader reads images from it")
+    images = deploy_images(a.image_dir, None)
+    if len(images) // max(batch, 1) == 0:
+        raise TaskError("empty image dir or batch size too large!")
     ctx.maybe_fail()
-    for image in images_in(a.image_dir, DEPLOY_IMAGE_EXT):
+    for image in images[: len(images) // batch * batch]:  # the loader drops a last partial batch
         name = os.path.basename(image)
         os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
         os.makedirs(os.path.join(a.results_dir, "labels"), exist_ok=True)
@@ -902,19 +963,33 @@ def deploy_inference(ctx: Ctx) -> None:
     ctx.status.write("SUCCESS", "Inference finished successfully.")
 
 
+# AP a stand-in engine scores, by precision: INT8 loses a point against the .hdf5 model's 50 %.
+DEPLOY_AP = {"fp32": 0.5, "fp16": 0.5, "int8": 0.49}
+
+
 def deploy_evaluate(ctx: Ctx) -> None:
     a = ctx.args
     deploy_start(ctx, "evaluation")
     spec = load_proto(a.experiment_spec)
-    deploy_engine(a.model_path)
+    classes = dn_target_classes(spec)
+    if not classes:
+        raise TaskError("cost_function_config.target_classes is empty: TAO Deploy reads the classes there")
+    configured = [str(pget(e, "key")) for e in prepeated(spec, "postprocessing_config.target_class_config")]
+    deploy_cluster_params(classes, configured, "postprocessing_config.target_class_config")
+    engine = deploy_engine(a.model_path)
+    deploy_batch(engine, a.batch_size)
     if a.image_dir is None or a.label_dir is None:
         raise TaskError("-i/--image_dir and -l/--label_dir are needed: the KITTI loader reads both")
-    for image in images_in(a.image_dir, DEPLOY_IMAGE_EXT):
+    images = deploy_images(a.image_dir, a.label_dir)
+    if len(images) // a.batch_size == 0:
+        raise TaskError("empty image dir or batch size too large!")
+    for image in images:
         dn_kitti_classes(os.path.join(a.label_dir, os.path.splitext(os.path.basename(image))[0] + ".txt"))
     ctx.maybe_fail()
-    results = {"AP_" + name: 0.5 for name in dn_target_classes(spec)}
+    results = {"AP_" + name: DEPLOY_AP[engine["data_type"]] for name in classes}
     with open(os.path.join(a.results_dir, "results.json"), "w") as handle:
         json.dump(results, handle)
+    ctx.say(f"{'':<14}{'mAP':<6}{round(sum(results.values()) / len(results), 3)}")
     ctx.status.write("SUCCESS", "Evaluation finished successfully.")
 
 
@@ -1090,6 +1165,12 @@ def bp_infer_spec(ctx: Ctx) -> tuple[dict[str, Any], str]:
     spec_path(spec.get("train_spec"), "train_spec", "file")
     model = a.model_filename or spec_path(spec.get("model_path"), "model_path", "file")
     need_key(model, a.key)
+    if model.endswith(".engine"):
+        # BpNetInferencer runs a .engine with TensorRT at the engine's own input shape.
+        height, width, _ = deploy_engine(model)["input_dims"]
+        if spec.get("input_shape") != [height, width]:
+            raise TaskError(f"TRT execution failed. Please ensure that the `input_shape` {spec.get('input_shape')} "
+                            f"matches the engine's {[height, width]}")
     return spec, model
 
 
@@ -1196,8 +1277,10 @@ def bp_export(ctx: Ctx) -> None:
         bp_load(a.experiment_spec)
     bp_check_calibration(ctx)
     ctx.maybe_fail()
-    placeholder(output, {"kind": "onnx", "family": "bpnet", "input_dims": dims,
-                         "source": os.path.abspath(a.model)})
+    import onnx_models  # needs onnx: a test dependency
+
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    onnx_models.save(onnx_models.bpnet(dims[0], dims[1]), output)
     write_engine(ctx)
     ctx.status.write("SUCCESS", "Export finished successfully.")
 
@@ -1348,9 +1431,11 @@ def run_runner(family: str) -> None:
     rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
     record: dict[str, Any] = {"argv": argv, "cwd": os.getcwd(), "kind": "tf1", "family": family, "task": "train",
                               "runner": True, "rank": rank, "ok": False, "error": None}
-    if stray or "TF_ENABLE_AUTO_MIXED_PRECISION" not in os.environ:
+    amp = os.environ.get("TF_ENABLE_AUTO_MIXED_PRECISION")
+    record["amp"] = amp == "1"
+    if stray or amp not in ("0", "1"):
         record["error"] = (f"unrecognized arguments: {' '.join(stray)}" if stray
-                           else "TF_ENABLE_AUTO_MIXED_PRECISION is not set (the entrypoint always sets it)")
+                           else "TF_ENABLE_AUTO_MIXED_PRECISION is not 0 or 1 (the entrypoint always sets one)")
         log_invocation(dict(record, exit_code=2))
         sys.stderr.write(f"train: error: {record['error']}\n")
         sys.exit(2)
@@ -1358,4 +1443,4 @@ def run_runner(family: str) -> None:
         check_command_line("tf1", family, argv)
         log_invocation(dict(record, ok=True, exit_code=0))
         sys.exit(0)
-    sys.exit(main("tf1", family, argv, {"runner": True, "rank": 0}))
+    sys.exit(main("tf1", family, argv, {"runner": True, "rank": 0, "amp": record["amp"]}))

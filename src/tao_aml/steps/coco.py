@@ -1,10 +1,10 @@
-"""COCO 2017 person-keypoint data as the BodyPose steps read it: layout, loading, checks.
+"""COCO 2017 person-keypoint data as the BodyPose steps find and select it: the download's layout,
+the images a file lists, subsets and calibration candidates.
 
-Every check names the file and the entry that is wrong, so a broken annotation file fails on the
+The annotation files themselves are read and checked by formats/coco.py, so a broken file fails on the
 CPU node in seconds instead of inside TAO on a GPU node.
 """
 
-import json
 import os
 from typing import Any, Dict, List, Optional
 
@@ -15,9 +15,6 @@ SPLITS = {
     "train": ("train2017", "annotations/person_keypoints_train2017.json"),
     "val": ("val2017", "annotations/person_keypoints_val2017.json"),
 }
-REQUIRED_KEYS = ("images", "annotations", "categories")
-IMAGE_KEYS = ("id", "file_name", "width", "height")
-ANNOTATION_KEYS = ("image_id", "category_id", "keypoints", "num_keypoints", "bbox", "area", "iscrowd")
 
 
 def data_root(downloaded: str, provided: Optional[str]) -> str:
@@ -42,44 +39,6 @@ def annotation_file(root: str, split: str) -> str:
         raise StepError("{} has no {}: expected the extracted annotations_trainval2017.zip".format(
             root, SPLITS[split][1]))
     return path
-
-
-def load_keypoints(path: str) -> Dict[str, Any]:
-    """Read and check a COCO keypoint file: its three lists, their entries, and the links between them."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except ValueError as err:
-        raise StepError("{} is not valid JSON: {}".format(path, err)) from None
-    if not isinstance(data, dict):
-        raise StepError("{} is not a COCO annotation file: the top level is not an object".format(path))
-    missing = [key for key in REQUIRED_KEYS if not isinstance(data.get(key), list)]
-    if missing:
-        raise StepError("{} is not a COCO keypoint file: missing or not a list: {}".format(
-            path, ", ".join(missing)))
-    if not any(isinstance(c, dict) and c.get("name") == "person" for c in data["categories"]):
-        raise StepError("{}: categories has no 'person' entry".format(path))
-    ids = set()
-    for index, image in enumerate(data["images"]):
-        _require(path, "images", index, image, IMAGE_KEYS)
-        ids.add(image["id"])
-    for index, ann in enumerate(data["annotations"]):
-        _require(path, "annotations", index, ann, ANNOTATION_KEYS)
-        if ann["image_id"] not in ids:
-            raise StepError("{}: annotations[{}] (id {}) points at image_id {}, which is not in images".format(
-                path, index, ann.get("id"), ann["image_id"]))
-        if not isinstance(ann["keypoints"], list) or len(ann["keypoints"]) % 3:
-            raise StepError("{}: annotations[{}].keypoints must be a list of x, y, visibility triples".format(
-                path, index))
-    return data
-
-
-def _require(path: str, section: str, index: int, entry: Any, keys: tuple) -> None:
-    if not isinstance(entry, dict):
-        raise StepError("{}: {}[{}] is not an object".format(path, section, index))
-    missing = [key for key in keys if key not in entry]
-    if missing:
-        raise StepError("{}: {}[{}] lacks {}".format(path, section, index, ", ".join(missing)))
 
 
 def check_image_files(data: Dict[str, Any], folder: str, source: str) -> None:

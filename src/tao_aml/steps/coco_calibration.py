@@ -4,7 +4,9 @@ An image qualifies when at least one non-crowd person in it has at least --min_k
 keypoints (NVIDIA's sample_calibration_images.py rule). --num_images of them are drawn with a
 seeded generator, so the same seed and annotations give the same images. Writes
 <output_dir>/images/ (the folder bpnet export reads with --cal_image_dir) and calibration.json
-(the chosen file names, the seed, how many qualified).
+(the chosen file names, the seed, how many qualified). Every chosen image is checked before any is
+copied; they are copied into a temporary folder renamed to images/ when all are there, and
+calibration.json is written last, so a failed run leaves neither.
 """
 
 import argparse
@@ -18,8 +20,11 @@ from typing import List, Optional
 from . import coco
 from .cli_types import positive_int
 from .common import LOG, StepError, atomic_write_text, run_main
+from .formats.coco import load_keypoints
 
 IMAGES = "images"
+PARTIAL = ".images.partial"
+RECORD = "calibration.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
+    # A failed run leaves no calibration.json, not even an earlier run's.
+    record = os.path.join(args.output_dir, RECORD)
+    if os.path.exists(record):
+        os.remove(record)
     root = coco.data_root(args.coco_root, args.coco_data)
     source = coco.annotation_file(args.annotations, "train")
-    candidates = coco.well_labelled_images(coco.load_keypoints(source), args.min_keypoints)
+    candidates = coco.well_labelled_images(load_keypoints(source), args.min_keypoints)
     if not candidates:
         raise StepError("{}: no image has a person with at least {} labelled keypoints".format(
             source, args.min_keypoints))
@@ -49,14 +58,23 @@ def body(argv: Optional[List[str]]) -> None:
     names = sorted(image["file_name"] for image in candidates)
     chosen = sorted(random.Random(args.seed).sample(names, min(args.num_images, len(names))))
     images = coco.images_dir(root, "train")
+    missing = [name for name in chosen if not os.path.isfile(os.path.join(images, name))]
+    if missing:
+        raise StepError("{} names {} image(s) not in {}, e.g. {}".format(
+            source, len(missing), images, ", ".join(missing[:3])))
     target = os.path.join(args.output_dir, IMAGES)
-    os.makedirs(target, exist_ok=True)
-    for name in chosen:
-        source_image = os.path.join(images, name)
-        if not os.path.isfile(source_image):
-            raise StepError("{} names image {}, which is not in {}".format(source, name, images))
-        shutil.copyfile(source_image, os.path.join(target, name))
-    atomic_write_text(os.path.join(args.output_dir, "calibration.json"), json.dumps({
+    partial = os.path.join(args.output_dir, PARTIAL)
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    try:
+        for name in chosen:
+            shutil.copyfile(os.path.join(images, name), os.path.join(partial, name))
+    except OSError as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise StepError("cannot copy calibration images from {}: {}".format(images, err)) from None
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    atomic_write_text(record, json.dumps({
         "images": chosen, "seed": args.seed, "min_keypoints": args.min_keypoints,
         "qualifying_images": len(candidates), "annotations": source}, indent=2) + "\n")
     LOG.info("copied %d calibration images into %s", len(chosen), target)

@@ -5,6 +5,8 @@ folder when --coco_data is given), checks each file's structure and that every i
 in train2017/ or val2017/, and writes <output_dir>/annotations/ with the same two files, cut to the
 first --limit images of each split when given (smoke runs). Images are not copied: later steps read
 them where they are. summary.json counts images, persons and keypoint-labelled persons per split.
+Both files are checked before either is written and summary.json is written last, so a failed run
+leaves no summary.json (an earlier run's is removed first).
 """
 
 import argparse
@@ -16,6 +18,9 @@ from typing import List, Optional
 from . import coco
 from .cli_types import positive_int
 from .common import LOG, atomic_write_text, run_main
+from .formats.coco import load_keypoints
+
+SUMMARY = "summary.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,13 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     root = coco.data_root(args.coco_root, args.coco_data)
-    summary = {"coco_root": root, "limit": args.limit, "splits": {}}
+    # A failed run leaves no summary.json behind, not even an earlier run's.
+    summary_path = os.path.join(args.output_dir, SUMMARY)
+    if os.path.exists(summary_path):
+        os.remove(summary_path)
+    # Both splits are checked before either file is written.
+    subsets = {}
     for split in sorted(coco.SPLITS):
         source = coco.annotation_file(root, split)
-        data = coco.first_images(coco.load_keypoints(source), args.limit)
-        coco.check_image_files(data, coco.images_dir(root, split), source)
-        target = os.path.join(args.output_dir, coco.SPLITS[split][1])
-        atomic_write_text(target, json.dumps(data, separators=(",", ":")))
+        subsets[split] = coco.first_images(load_keypoints(source), args.limit)
+        coco.check_image_files(subsets[split], coco.images_dir(root, split), source)
+    summary = {"coco_root": root, "limit": args.limit, "splits": {}}
+    for split, data in subsets.items():
+        atomic_write_text(os.path.join(args.output_dir, coco.SPLITS[split][1]), json.dumps(data, separators=(",", ":")))
         persons = [ann for ann in data["annotations"] if not ann["iscrowd"]]
         summary["splits"][split] = {
             "images": len(data["images"]),
@@ -45,7 +56,7 @@ def body(argv: Optional[List[str]]) -> None:
             "crowd_annotations": len(data["annotations"]) - len(persons),
         }
         LOG.info("%s: %s", split, summary["splits"][split])
-    atomic_write_text(os.path.join(args.output_dir, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

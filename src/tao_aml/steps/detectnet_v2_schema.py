@@ -10,6 +10,7 @@ TAO's own generated classes, which is the final word on what TAO will read.
 """
 
 import importlib
+import sys
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 from .common import StepError
@@ -402,6 +403,7 @@ _TAO_CLASSES = {
 _INTS = {"int32": (-2 ** 31, 2 ** 31 - 1), "uint32": (0, 2 ** 32 - 1),
          "int64": (-2 ** 63, 2 ** 63 - 1), "uint64": (0, 2 ** 64 - 1)}
 _FLOATS = ("float", "double")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class Field(NamedTuple):
@@ -646,9 +648,13 @@ def _coerce_one(field: Field, path: str, text: str) -> Value:
         try:
             if text.lower().lstrip("+-") in ("inf", "infinity", "nan") or "_" in text:
                 raise ValueError(text)
-            return float(text)
+            number = float(text)
         except ValueError:
             raise refuse("a number such as 0.5 or 5e-06") from None
+        # 1e999 parses as infinity, and a float32 field turns anything beyond its range into one.
+        if abs(number) > (FLOAT32_MAX if field.type == "float" else sys.float_info.max):
+            raise refuse(f"a finite number (at most {FLOAT32_MAX:.7g} for float)")
+        return number
     if field.type == "bool":
         if text.lower() not in ("true", "false"):
             raise refuse("true or false")

@@ -72,6 +72,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale_learning_rate", type=boolean, default=False,
         help="multiply the spec's learning rates by the number of GPUs (linear scaling)",
     )
+    parser.add_argument(
+        "--use_amp", type=boolean, default=False,
+        help="automatic mixed precision (TAO's --use_amp; under MPI TF_ENABLE_AUTO_MIXED_PRECISION=1)",
+    )
 
 
 def training_gpus(args: argparse.Namespace, world: Optional[World]) -> int:
@@ -104,11 +108,12 @@ def run_training(
     gpus: int,
     world: Optional[World],
     resume_from: Optional[str],
+    amp: bool = False,
 ) -> None:
     """Resume when there is something to resume from, then start TAO training for this process."""
     if is_rank_zero(world):
         prepare_resume(results_dir, resume_from)
-    argv, env = train_command(family, task_flags, gpus, world)
+    argv, env = train_command(family, task_flags, gpus, world, amp)
     if world is not None:
         LOG.info("rank %d of %d (local rank %d) runs TAO's train runner directly", world.rank, world.size,
                  world.local_rank)

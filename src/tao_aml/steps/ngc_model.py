@@ -16,6 +16,12 @@ API used (the one behind `ngc registry model download-version` and the catalog's
 Public models need no key. For private ones the key in the environment variable named by
 --api_key_env is sent as a bearer token, to the API host only (never to the storage host it
 redirects to), and it is never logged or written anywhere.
+
+The current listing (`modelFiles`) gives every file's size, and each file is checked against it; one
+without a size is refused as an API change. URLs are fetched over https only (plain
+http only when --api_base is an http URL you gave, e.g. a mirror): a listing URL or a redirect to any
+other scheme (file:, ftp:, ...) is refused. model_info.json is written last, once every file is in
+place; an earlier run's is removed first, so a failed run leaves none.
 """
 
 import argparse
@@ -92,8 +98,15 @@ def _api_key(env_name: str) -> Optional[str]:
     return value
 
 
-def _access_error(err: http_fetch.FetchError, ref: ModelRef, env_name: str, key_given: bool) -> StepError:
+def _access_error(err: http_fetch.FetchError, ref: ModelRef, env_name: str, key_given: bool,
+                  api_base: str) -> StepError:
     """Turn an HTTP failure into advice the user can act on."""
+    storage = err.url is not None and urllib.parse.urlsplit(err.url).netloc != urllib.parse.urlsplit(api_base).netloc
+    if err.status in (401, 403) and storage:
+        # The key never goes to the storage host: what it refused is the signed URL NGC handed out.
+        return StepError(f"the storage host refused a download of {ref.text} ({err}); NGC's signed download "
+                         "URLs are short-lived, so rerun the step to get fresh ones (the API key is not involved: "
+                         "it is never sent to the storage host)")
     if err.status in (401, 403):
         if key_given:
             advice = (f"the API key in {env_name} was refused or has no access to this model; check "
@@ -116,15 +129,33 @@ def _safe_relpath(path: str, listing_url: str) -> str:
     return clean
 
 
+def _signed_url(value: Any, rel: str, listing_url: str, allow_http: bool) -> str:
+    url = str(value)
+    problem = http_fetch.scheme_problem(url, allow_http)
+    if problem:
+        raise StepError(f"NGC listing {http_fetch.redact_url(listing_url)} gives {rel!r} the URL "
+                        f"{http_fetch.redact_url(url)}; refused: {problem}")
+    return url
+
+
+def _listed_size(entry: Dict[str, Any], rel: str, listing_url: str) -> int:
+    size = entry.get("sizeInBytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise StepError(f"NGC listing {http_fetch.redact_url(listing_url)} gives {rel!r} no size in bytes "
+                        f"(sizeInBytes: {size!r}); the API may have changed")
+    return size
+
+
 def list_files(ref: ModelRef, api_base: str, token: Optional[str], retries: int,
                retry_wait: float) -> List[Tuple[str, str, Optional[int], bool]]:
     """The version's files as (relative path, download URL, size or None, send token?)."""
     base_url = ref.files_url(api_base)
+    allow_http = urllib.parse.urlsplit(api_base).scheme == "http"
     files: List[Tuple[str, str, Optional[int], bool]] = []
     page, pages = 0, 1
     while page < pages:
         url = base_url if page == 0 else f"{base_url}?page-number={page}"
-        body = http_fetch.get_bytes(url, token, retries=retries, retry_wait=retry_wait)
+        body = http_fetch.get_bytes(url, token, retries=retries, retry_wait=retry_wait, allow_http=allow_http)
         shown = http_fetch.redact_url(url)
         try:
             document = json.loads(body.decode("utf-8"))
@@ -137,16 +168,17 @@ def list_files(ref: ModelRef, api_base: str, token: Optional[str], retries: int,
             raise StepError(f"NGC answered {shown} with status {status}")
         if "modelFiles" in document:  # current storage: download through the API, which redirects
             for entry in document["modelFiles"]:
+                if not isinstance(entry, dict):
+                    raise StepError(f"NGC listing {shown} has a modelFiles entry that is not an object")
                 rel = _safe_relpath(str(entry.get("path", "")), url)
-                size = entry.get("sizeInBytes")
-                files.append((rel, base_url + "/" + urllib.parse.quote(rel),
-                              size if isinstance(size, int) else None, True))
+                files.append((rel, base_url + "/" + urllib.parse.quote(rel), _listed_size(entry, rel, url), True))
         elif "urls" in document and "filepath" in document:  # older storage: signed URLs, no token
             paths, signed = document["filepath"], document["urls"]
             if len(signed) != len(paths):
                 raise StepError(f"NGC listing {shown} has different numbers of file paths and URLs")
             for index, rel in enumerate(paths):
-                files.append((_safe_relpath(str(rel), url), str(signed[index]), None, False))
+                clean = _safe_relpath(str(rel), url)
+                files.append((clean, _signed_url(signed[index], clean, url, allow_http), None, False))
         else:
             raise StepError(f"NGC listing {shown} has neither 'modelFiles' nor 'urls'/'filepath'; "
                             "the API may have changed")
@@ -194,6 +226,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if done is not None:
         LOG.info("%s is already in %s (from an earlier run), skipping", ref.text, output_dir)
         return done
+    info_path = os.path.join(output_dir, INFO_FILE)
+    if os.path.exists(info_path):
+        os.remove(info_path)  # another model's, or files since damaged: redone below
     token = _api_key(args.api_key_env)
     LOG.info("fetching %s from %s (%s)", ref.text, api_base,
              f"with the API key from {args.api_key_env}" if token else "no API key")
@@ -207,17 +242,18 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             local = f"{ref.folder}/{rel}"
             result = http_fetch.fetch(url, os.path.join(output_dir, *local.split("/")), expected_size=size,
                                       bearer_token=token if send_token else None,
-                                      retries=args.retries, retry_wait=args.retry_wait)
+                                      retries=args.retries, retry_wait=args.retry_wait,
+                                      allow_http=parts.scheme == "http")
             sha256s[local] = result.sha256
             sizes[local] = result.size
     except http_fetch.FetchError as err:
-        raise _access_error(err, ref, args.api_key_env, token is not None) from None
+        raise _access_error(err, ref, args.api_key_env, token is not None, api_base) from None
     info = {
         "model": ref.text, "org": ref.org, "team": ref.team, "name": ref.name, "version": ref.version,
         "folder": ref.folder, "files": sorted(sha256s), "sha256s": sha256s, "bytes": sizes,
         "model_file": model_file, "source": http_fetch.redact_url(ref.files_url(api_base)),
     }
-    atomic_write_text(os.path.join(output_dir, INFO_FILE), json.dumps(info, indent=2) + "\n")
+    atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")
     LOG.info("%s: %d files in %s, model file %s", ref.text, len(sha256s), output_dir, model_file)
     return info
 

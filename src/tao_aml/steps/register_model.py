@@ -1,9 +1,15 @@
 """Assemble the deployable model folder, with a model card that carries the model asset's name and tags.
 
 The folder written to --output_dir (the component's `model` output) holds what a user needs to run the
-model: the ONNX file and its labels (export step), the TensorRT engine and INT8 calibration cache (engine
-step), the specs TAO read, and model_card.json (files with sizes and sha256; `name`, the model asset name
-from --model_name; `tags`, the key metrics from the run report plus family and TAO version). The step does
+model: the ONNX file and its labels (export step), the TensorRT engine, its engine.json and the INT8
+calibration cache (engine step), the specs TAO read (portable_specs: no node paths, checked as TAO checks
+them), DeepStream nvinfer configs (deepstream/), for DetectNet_v2 a Triton model repository (triton/), and
+the model card: model_card.json (files with sizes and sha256; `name`, the model asset name from
+--model_name; the ONNX inputs and outputs; for DetectNet_v2 the decoding parameters tao_aml.serve reads;
+`tags`, the key metrics from the run report, the engine's accuracy, drop and precision, family and TAO
+version) and README.md. With --max_engine_accuracy_drop, an engine that lost more accuracy than that
+against the .hdf5 model (report.json's engine_check) fails the step before anything is written. Everything
+is assembled in a temporary folder and moved into --output_dir only when complete. The step does
 not register anything: after the job completes, `tao-aml model register JOB` (tao_aml.model_asset) makes
 the output a model asset through `ml_client.models.create_or_update`, with the card's name and tags.
 """
@@ -15,8 +21,12 @@ import logging
 import os
 import shutil
 import sys
-from typing import Dict, List, Optional
+import tempfile
+from typing import Any, Dict, List, Optional
 
+from . import deploy_bundle, model_card, onnx_graph, portable_specs, prototext, spec_templates
+from .bpnet import specs as bpnet_specs
+from .cli_types import boolean
 from .common import StepError, atomic_write_text, run_main
 from .observe import STEP_METRICS
 
@@ -26,9 +36,11 @@ MODEL_CARD = "model_card.json"
 TAO_VERSION = "5.0.0"
 # What a deployment reads, by extension, from the export and engine folders.
 DEPLOYABLE = (".onnx", ".engine", ".trt", ".bin", ".cache", ".etlt", ".uff")
-DEPLOY_FILES = ("labels.txt", "nvinfer_config.txt")
+DEPLOY_FILES = ("labels.txt", "nvinfer_config.txt", deploy_bundle.ENGINE_INFO)
 SPEC_EXTENSIONS = (".txt", ".yaml", ".yml", ".json")
-NOT_SPECS = ("status.json", STEP_METRICS, "labels.txt", "nvinfer_config.txt")
+NOT_SPECS = ("status.json", STEP_METRICS, "labels.txt", "nvinfer_config.txt", deploy_bundle.ENGINE_INFO)
+README = "README.md"
+POSE_CONFIG = "bpnet_18joints.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--specs", help="a step output whose specs/ (or spec files) go with the model")
     parser.add_argument("--report", help="run report output (report.json): key metrics become tags")
     parser.add_argument("--model_name", help="model asset name written into model_card.json")
+    parser.add_argument("--grayscale", type=boolean, default=None,
+                        help="the model was trained on grayscale replicated to 3 channels (FaceNet)")
+    parser.add_argument("--max_engine_accuracy_drop", type=float, default=None,
+                        help="fail when the engine is more than this below the .hdf5 model (report's engine_check)")
+    parser.add_argument("--triton_plan", type=boolean, default=False,
+                        help="also put the TensorRT engine into the Triton repository")
     parser.add_argument("--output_dir", required=True)
     return parser
 
@@ -60,29 +78,38 @@ def copy_deployables(folder: str, output_dir: str) -> List[str]:
     return copied
 
 
-def copy_specs(folder: str, target: str) -> List[str]:
-    """<folder>/specs/* (what the project's steps save), else the spec-like files at the top."""
+def copy_specs(folder: str, target: str) -> Dict[str, str]:
+    """<folder>/specs/* (what the project's steps save), else the spec-like files at the top: {name: source}."""
     nested = os.path.join(folder, "specs")
     source = nested if os.path.isdir(nested) else folder
-    copied = []
+    copied = {}
     for name in sorted(os.listdir(source)):
         path = os.path.join(source, name)
         if os.path.isfile(path) and name.endswith(SPEC_EXTENSIONS) and name not in NOT_SPECS:
             os.makedirs(target, exist_ok=True)
             shutil.copy2(path, os.path.join(target, name))
-            copied.append(name)
+            copied[name] = path
     return copied
 
 
-def key_metrics(report_dir: Optional[str]) -> Dict[str, str]:
-    """Tags from report.json: final and pretrained accuracy, parameter counts, ONNX and engine sizes."""
+def load_report(report_dir: Optional[str]) -> Optional[Dict[str, Any]]:
     if not report_dir:
-        return {}
+        return None
     path = os.path.join(report_dir, "report.json")
     if not os.path.isfile(path):
         raise StepError("--report {} holds no report.json (connect the run_report step's output)".format(report_dir))
     with open(path, encoding="utf-8") as handle:
-        report = json.load(handle)
+        try:
+            return json.load(handle)
+        except ValueError as err:
+            raise StepError("{} is not JSON: {}".format(path, err)) from None
+
+
+def key_metrics(report: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    """Tags from report.json: final and pretrained accuracy, the engine's accuracy, drop and precision,
+    parameter counts, ONNX and engine sizes."""
+    if not report:
+        return {}
     tags: Dict[str, str] = {}
     accuracy = [row for row in report.get("accuracy", []) if row.get("value") is not None]
     if accuracy:
@@ -91,6 +118,11 @@ def key_metrics(report_dir: Optional[str]) -> Dict[str, str]:
         tags["accuracy"] = "{:.4g}".format(final["value"])
         tags["accuracy_of"] = str(final["model"])
         tags["pretrained_accuracy"] = "{:.4g}".format(accuracy[0]["value"]) if len(accuracy) > 1 else ""
+    check = report.get("engine_check")
+    if check:
+        tags["engine_accuracy"] = "{:.4g}".format(check["engine_value"])
+        tags["engine_accuracy_drop"] = "{:.4g}".format(check["drop"])
+        tags["engine_precision"] = str(check.get("precision") or "")
     for name, value in report.get("parameters", {}).items():
         tags["parameters_" + name] = "{:.6g}".format(value)
     for what, info in report.get("sizes", {}).items():
@@ -108,30 +140,139 @@ def family(export_dir: str) -> str:
         return "unknown"
 
 
+def check_engine_drop(report: Optional[Dict[str, Any]], limit: Optional[float]) -> None:
+    if limit is None:
+        return
+    check = (report or {}).get("engine_check")
+    if not check:
+        raise StepError("--max_engine_accuracy_drop needs the run report's engine_check (connect the report with "
+                        "an evaluation of the engine and of the pruned and retrained model)")
+    if check["drop"] > limit:
+        raise StepError("the TensorRT engine ({}) scores {} {:.4g}, {:.4g} below the {} model's {:.4g}: more than "
+                        "max_engine_accuracy_drop {:.4g}; the model was not assembled (see the run report)".format(
+                            check.get("precision"), check["metric"], check["engine_value"], check["drop"],
+                            check["model"], check["model_value"], limit))
+
+
+def spec_by_root(folder: str, roots: List[str]) -> Dict[str, str]:
+    """{root: spec file} of the detectnet_v2 specs in `folder` (the first file of each root)."""
+    found: Dict[str, str] = {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.endswith(".txt"):
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                tree = prototext.parse(handle.read(), path)
+            root = portable_specs.detectnet_root(tree)
+            if root in roots:
+                found.setdefault(root, path)
+    return found
+
+
+def detectnet_bundle(folder: str, onnx: str, grayscale: Optional[bool], engine: Optional[Dict[str, Any]],
+                     triton_plan: bool) -> Dict[str, Any]:
+    """Decoding parameters, DeepStream configs and the Triton repository of a DetectNet_v2 model."""
+    specs_dir = os.path.join(folder, "specs")
+    specs = spec_by_root(specs_dir, ["Experiment", "Inference"])
+    for root, what in (("Experiment", "the engine step's"), ("Inference", "the inference step's")):
+        if root not in specs:
+            raise StepError("no {} spec among the model's specs ({}): connect {} output".format(root, specs_dir, what))
+    trees = {}
+    for root, path in specs.items():
+        with open(path, encoding="utf-8") as handle:
+            trees[root] = prototext.parse(handle.read(), path)
+    params = deploy_bundle.detectnet_params(onnx, trees["Experiment"], trees["Inference"], specs["Inference"],
+                                            grayscale)
+    extra: Dict[str, Any] = {"postprocessing": params}
+    if engine is not None:
+        os.makedirs(os.path.join(folder, "deepstream"))
+        configs = {"config_infer_facenet_onnx.txt": False, "config_infer_facenet_engine.txt": True}
+        for name, use_engine in configs.items():
+            atomic_write_text(os.path.join(folder, "deepstream", name),
+                              deploy_bundle.deepstream_detectnet(params, engine, use_engine))
+        extra["deepstream"] = sorted(configs)
+    models = deploy_bundle.triton_repository(folder, os.path.join(folder, "triton"), params, engine, triton_plan)
+    extra["triton"] = {"path": "triton", "models": models, "model": models[0]}
+    return extra
+
+
+def bodypose_bundle(folder: str, onnx: str, engine: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The bodypose2d DeepStream config and post-processing file of a BodyPoseNet model."""
+    specs_dir = os.path.join(folder, "specs")
+    infer = [os.path.join(specs_dir, n) for n in sorted(os.listdir(specs_dir)) if n.endswith((".yaml", ".yml"))
+             and "model_path" in bpnet_specs.load(os.path.join(specs_dir, n))] if os.path.isdir(specs_dir) else []
+    if engine is None or not infer:
+        return {}
+    pose_config = os.path.join(spec_templates.folder(None, POSE_CONFIG), POSE_CONFIG)
+    with open(pose_config, encoding="utf-8") as handle:
+        pose = json.load(handle)
+    files = deploy_bundle.deepstream_bodypose(onnx, engine, bpnet_specs.load(infer[-1]), pose)
+    os.makedirs(os.path.join(folder, "deepstream"))
+    for name, text in files.items():
+        atomic_write_text(os.path.join(folder, "deepstream", name), text)
+    return {"deepstream": sorted(files)}
+
+
+def file_list(folder: str) -> Dict[str, Dict[str, object]]:
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, folder)
+            if relative != MODEL_CARD:
+                files[relative] = {"size_mb": round(os.path.getsize(path) / 1e6, 6), "sha256": sha256(path)}
+    return dict(sorted(files.items()))
+
+
+def build(args: argparse.Namespace, folder: str) -> Dict[str, object]:
+    """Everything of the model folder, in `folder` (empty); returns the card."""
+    report = load_report(args.report)
+    check_engine_drop(report, args.max_engine_accuracy_drop)
+    copy_deployables(args.export, folder)
+    if not any(n.endswith((".onnx", ".etlt", ".uff")) for n in os.listdir(folder)):
+        raise StepError("--export {} holds no exported model (.onnx/.etlt/.uff)".format(args.export))
+    engine = None
+    origins: Dict[str, str] = {}  # spec name -> the step output it came from (named in errors)
+    if args.engine:
+        copy_deployables(args.engine, folder)
+        origins.update(copy_specs(args.engine, os.path.join(folder, "specs")))
+        if os.path.isfile(os.path.join(args.engine, deploy_bundle.ENGINE_INFO)):
+            engine = deploy_bundle.read_engine_info(args.engine)
+    if args.specs:
+        origins.update(copy_specs(args.specs, os.path.join(folder, "specs")))
+    kind = family(args.export)
+    card: Dict[str, Any] = {"name": args.model_name, "family": kind, "tao_version": TAO_VERSION}
+    onnx = os.path.join(args.export, "model.onnx")  # read where it came from: errors name that file
+    if os.path.isfile(onnx):
+        card["graph"] = onnx_graph.describe(onnx_graph.read(onnx))
+    if engine is not None:
+        card["engine"] = engine
+    if kind == "detectnet_v2":
+        card.update(detectnet_bundle(folder, onnx, args.grayscale, engine, args.triton_plan))
+    elif kind == "bpnet":
+        card.update(bodypose_bundle(folder, onnx, engine))
+    card["spec_notes"] = portable_specs.make_portable(os.path.join(folder, "specs"), folder, origins)
+    card["tags"] = dict(key_metrics(report), family=kind, tao_version=TAO_VERSION)
+    card["files"] = file_list(folder)  # README.md lists these files; the card then lists README.md too
+    atomic_write_text(os.path.join(folder, README), model_card.readme(card, report))
+    card["files"] = file_list(folder)
+    atomic_write_text(os.path.join(folder, MODEL_CARD), json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def assemble(args: argparse.Namespace) -> Dict[str, object]:
     if not os.path.isdir(args.export):
         raise StepError("--export {} does not exist".format(args.export))
     os.makedirs(args.output_dir, exist_ok=True)
-    copy_deployables(args.export, args.output_dir)
-    if not any(n.endswith((".onnx", ".etlt", ".uff")) for n in os.listdir(args.output_dir)):
-        raise StepError("--export {} holds no exported model (.onnx/.etlt/.uff)".format(args.export))
-    if args.engine:
-        copy_deployables(args.engine, args.output_dir)
-        copy_specs(args.engine, os.path.join(args.output_dir, "specs"))
-    if args.specs:
-        copy_specs(args.specs, os.path.join(args.output_dir, "specs"))
-    files = {}
-    for root, _, names in os.walk(args.output_dir):
-        for name in sorted(names):
-            path = os.path.join(root, name)
-            relative = os.path.relpath(path, args.output_dir)
-            if relative != MODEL_CARD:
-                files[relative] = {"size_mb": round(os.path.getsize(path) / 1e6, 6), "sha256": sha256(path)}
-    kind = family(args.export)
-    tags = dict(key_metrics(args.report), family=kind, tao_version=TAO_VERSION)
-    card = {"name": args.model_name, "family": kind, "tao_version": TAO_VERSION,
-            "tags": tags, "files": dict(sorted(files.items()))}
-    atomic_write_text(os.path.join(args.output_dir, MODEL_CARD), json.dumps(card, indent=2) + "\n")
+    staging = tempfile.mkdtemp(prefix=".assembling-", dir=args.output_dir)
+    try:
+        card = build(args, staging)
+        for name in sorted(os.listdir(staging)):
+            target = os.path.join(args.output_dir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            os.replace(os.path.join(staging, name), target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return card
 
 

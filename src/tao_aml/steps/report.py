@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 from . import tracking
 from .cli_types import positive_int
 from .common import StepError, atomic_write_text, run_main
+from .deploy_bundle import ENGINE_INFO
 from .metrics import Metrics, TaskMetrics, stage_of
 from .observe import STEP_METRICS
 from .previews import GRID_NAME
@@ -40,6 +41,7 @@ STAGES = [
     ("retrained_evaluation", "evaluate", "pruned + retrained"),
     ("export", "export", "exported"),
     ("engine", "gen_trt_engine", "engine"),
+    ("engine_evaluation", "evaluate", "TensorRT engine"),
 ]
 PRIMARY_METRICS = ("eval/mAP", "eval/AP_0.50-0.95_all")  # detectnet_v2 mAP, bpnet COCO keypoint AP
 FILE_KINDS = {"onnx": ("*.onnx",), "engine": ("*.engine", "*.trt"), "calibration_cache": ("*.bin",
@@ -54,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--title", default="TAO pipeline run")
     parser.add_argument("--nodes", type=positive_int, default=1, help="nodes train and retrain ran on")
     parser.add_argument("--gpus_per_node", type=positive_int, default=1, help="GPUs per node of train and retrain")
+    parser.add_argument(
+        "--gpu_hours_estimate", type=estimates, default={},
+        help="estimated GPU-hours per stage, 'train=0.8,retrain=0.8' (tao-aml submit writes it from gpu_time.py)",
+    )
     parser.add_argument("--output_dir", required=True)
     return parser
 
@@ -123,6 +129,13 @@ def read_stage(folder: str, task: str) -> Dict[str, object]:
             except (ValueError, AttributeError):
                 LOG.warning("%s is not readable JSON; not used", recorded)
     stage: Dict[str, object] = {"task": task, "metrics": dict(sorted(metrics.items())), "files": model_files(folder)}
+    engine_info = os.path.join(folder, ENGINE_INFO)
+    if os.path.isfile(engine_info):  # the engine's precision and batch size (engine and engine-evaluate steps)
+        with open(engine_info, encoding="utf-8") as handle:
+            try:
+                stage["engine"] = json.load(handle)
+            except ValueError:
+                LOG.warning("%s is not readable JSON; not used", engine_info)
     statuses = [r.get("status") for r in records if r.get("status")]
     if statuses:
         stage["status"] = statuses[-1]
@@ -152,6 +165,20 @@ def primary_metric(metrics: Dict[str, float]) -> Optional[Tuple[str, float]]:
 DISTRIBUTED_STAGES = ("train", "retrain")
 
 
+def estimates(text: str) -> Dict[str, float]:
+    """'port=hours,...' as a mapping; a malformed pair is refused by name."""
+    found = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        port, sep, value = pair.partition("=")
+        try:
+            found[port.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError("--gpu_hours_estimate: {!r} is not STAGE=HOURS".format(pair)) from None
+        if not sep:
+            raise argparse.ArgumentTypeError("--gpu_hours_estimate: {!r} is not STAGE=HOURS".format(pair))
+    return found
+
+
 def gpu_hours(stages: Dict[str, Dict[str, object]], training_gpus: int) -> Dict[str, float]:
     """What each stage cost in GPU time: wall time x the GPUs it held."""
     hours = {}
@@ -163,7 +190,10 @@ def gpu_hours(stages: Dict[str, Dict[str, object]], training_gpus: int) -> Dict[
     return hours
 
 
-def summarize(stages: Dict[str, Dict[str, object]], title: str, training_gpus: int = 1) -> Dict[str, object]:
+def summarize(
+    stages: Dict[str, Dict[str, object]], title: str, training_gpus: int = 1,
+    estimated: Optional[Dict[str, float]] = None,
+) -> Dict[str, object]:
     labels = {port: label for port, _, label in STAGES}
     accuracy = []
     for port in ("pretrained_evaluation", "trained_evaluation", "retrained_evaluation"):
@@ -189,8 +219,31 @@ def summarize(stages: Dict[str, Dict[str, object]], title: str, training_gpus: i
               for port, _, _ in STAGES if port in stages}
     for port, hours in gpu_hours(stages, training_gpus).items():
         timing[port]["gpu_hours"] = hours
+    for port, hours in (estimated or {}).items():
+        if port in timing:
+            timing[port]["estimated_gpu_hours"] = hours
     return {"title": title, "created": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "accuracy": accuracy, "parameters": parameters, "sizes": sizes, "time": timing, "stages": stages}
+            "accuracy": accuracy, "engine_check": engine_check(stages), "parameters": parameters, "sizes": sizes,
+            "time": timing, "stages": stages}
+
+
+def engine_check(stages: Dict[str, Dict[str, object]]) -> Optional[Dict[str, object]]:
+    """The engine's accuracy beside the pruned and retrained model's, on the same metric, and the drop."""
+    if "engine_evaluation" not in stages or "retrained_evaluation" not in stages:
+        return None
+    model_metrics, engine_metrics = stages["retrained_evaluation"]["metrics"], stages["engine_evaluation"]["metrics"]
+    assert isinstance(model_metrics, dict) and isinstance(engine_metrics, dict)
+    primary = primary_metric(model_metrics)
+    if primary is None or primary[0] not in engine_metrics:
+        return None
+    # engine.json: copied by the engine evaluation (detectnet_v2), else where the engine was built (bpnet: export).
+    info = next((stages[port]["engine"] for port in ("engine_evaluation", "engine", "export")
+                 if port in stages and stages[port].get("engine")), {})
+    assert isinstance(info, dict)
+    engine_value = float(engine_metrics[primary[0]])
+    return {"metric": primary[0], "model": "pruned + retrained", "model_value": primary[1],
+            "engine_value": engine_value, "drop": round(primary[1] - engine_value, 6),
+            "precision": info.get("data_type")}
 
 
 def _fmt(value: object) -> str:
@@ -198,6 +251,13 @@ def _fmt(value: object) -> str:
         value = float(value)
         return "{:,.0f}".format(value) if value.is_integer() and abs(value) >= 1000 else "{:.4g}".format(value)
     return "-" if value is None else str(value)
+
+
+def _ratio(timing: Dict[str, object]) -> str:
+    measured, estimated = timing.get("gpu_hours"), timing.get("estimated_gpu_hours")
+    if isinstance(measured, float) and isinstance(estimated, float) and estimated > 0:
+        return "{:.2f}x".format(measured / estimated)
+    return "-"
 
 
 def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
@@ -225,25 +285,35 @@ def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
     timing = report["time"]
     assert isinstance(timing, dict)
     if timing:
-        lines += ["## Time per stage", "", "| stage | duration (s) | epochs | time per epoch (s) | GPU-hours |",
-                  "|---|---|---|---|---|"]
-        lines += ["| {} | {} | {} | {} | {} |".format(port, _fmt(t.get("duration_s")), _fmt(t.get("epochs")),
-                                                      _fmt(t.get("time_per_epoch_s")), _fmt(t.get("gpu_hours")))
-                  for port, t in timing.items()]
-        lines.append("")
+        lines += ["## Time per stage", "", "| stage | duration (s) | epochs | time per epoch (s) | GPU-hours | "
+                  "estimated GPU-hours | measured / estimated |", "|---|---|---|---|---|---|---|"]
+        lines += ["| {} | {} | {} | {} | {} | {} | {} |".format(
+            port, _fmt(t.get("duration_s")), _fmt(t.get("epochs")), _fmt(t.get("time_per_epoch_s")),
+            _fmt(t.get("gpu_hours")), _fmt(t.get("estimated_gpu_hours")), _ratio(t)) for port, t in timing.items()]
+        lines += ["", "Estimates come from the table in src/tao_aml/gpu_time.py (guesses until corrected from "
+                  "measured runs like this one).", ""] if any("estimated_gpu_hours" in t for t in timing.values()) \
+            else [""]
+    check = report.get("engine_check")
+    if isinstance(check, dict):
+        lines += ["## TensorRT engine against the model", "",
+                  "| metric | {} | engine ({}) | drop |".format(check["model"], check["precision"] or "-"),
+                  "|---|---|---|---|",
+                  "| {} | {} | {} | {} |".format(check["metric"], _fmt(check["model_value"]),
+                                                _fmt(check["engine_value"]), _fmt(check["drop"])), ""]
     if grid:
         lines += ["## Inference previews", "", "![previews]({})".format(grid), ""]
     return "\n".join(lines)
 
 
 def build_report(
-    folders: Dict[str, str], title: str, output_dir: str, inference: Optional[str] = None, training_gpus: int = 1
+    folders: Dict[str, str], title: str, output_dir: str, inference: Optional[str] = None, training_gpus: int = 1,
+    estimated: Optional[Dict[str, float]] = None,
 ) -> Dict[str, object]:
     tasks = {port: task for port, task, _ in STAGES}
     stages = {port: read_stage(folder, tasks[port]) for port, folder in folders.items()}
     if not stages:
         raise StepError("no stage folders given: connect at least one evaluation, train, prune or export output")
-    report = summarize(stages, title, training_gpus)
+    report = summarize(stages, title, training_gpus, estimated)
     os.makedirs(output_dir, exist_ok=True)
     grid = None
     if inference and os.path.isfile(os.path.join(inference, GRID_NAME)):
@@ -257,7 +327,8 @@ def build_report(
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     folders = {port: getattr(args, port) for port, _, _ in STAGES if getattr(args, port)}
-    build_report(folders, args.title, args.output_dir, args.inference, args.nodes * args.gpus_per_node)
+    build_report(folders, args.title, args.output_dir, args.inference, args.nodes * args.gpus_per_node,
+                 args.gpu_hours_estimate)
     LOG.info("report written to %s", os.path.join(args.output_dir, "report.md"))
     tracker = tracking.tracker()
     tracker.log_artifact(args.output_dir, "report")

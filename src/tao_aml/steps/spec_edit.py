@@ -4,6 +4,7 @@ Steps and the user-side submitter both call these, so an override refused here i
 anything is submitted, with the same message a step would give.
 """
 
+import math
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -245,10 +246,10 @@ def _typed_like(old: Any, raw: str, path: str) -> Any:
         if len(kinds) == 1 and old:
             for item in new:
                 _check_kind(old[0], item, path, raw)
-        return new
+        return _finite(new, path, raw)
     text = raw.strip()
     if old is None:
-        return yaml.safe_load(text) if text else None
+        return _finite(yaml.safe_load(text), path, raw) if text else None
     if isinstance(old, bool):
         if text.lower() not in ("true", "false"):
             raise StepError(f"{path}={raw}: expected true or false, like the template's {old}")
@@ -260,8 +261,19 @@ def _typed_like(old: Any, raw: str, path: str) -> Any:
     if isinstance(old, float):
         if not re.match(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", text):
             raise StepError(f"{path}={raw}: expected a number, like the template's {old}")
+        if not math.isfinite(float(text)):  # 1.0e999 matches and is infinity
+            raise StepError(f"{path}={raw}: expected a finite number, like the template's {old}")
         return float(text)
     return raw
+
+
+def _finite(value: Any, path: str, raw: str) -> Any:
+    """`value`, refused when it holds YAML's .inf or .nan (or 1.0e+999) anywhere."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise StepError(f"{path}={raw}: {value!r} is not a finite number")
+    for item in value if isinstance(value, list) else value.values() if isinstance(value, dict) else ():
+        _finite(item, path, raw)
+    return value
 
 
 def _kind(value: Any) -> str:

@@ -43,10 +43,12 @@ def check_safe(flag: str, value: str) -> None:
 
 
 def _redacted(flag: str, value: str) -> str:
-    return "***" if flag in SECRET_FLAGS else value
+    return "***" if is_secret_flag(flag) else value
 
 
-SECRET_FLAGS = frozenset({"--key"})
+def is_secret_flag(arg: str) -> bool:
+    """`--key` or `-k`, or an abbreviation of `--key` that TAO's argparse would accept (`--ke`)."""
+    return arg == "-k" or (arg.startswith("--") and len(arg) > 2 and "--key".startswith(arg))
 
 
 def build_command(
@@ -72,12 +74,22 @@ def build_command(
 
 
 def printable(argv: Sequence[str]) -> str:
-    """The command line for logs, with secrets masked."""
+    """The command line for logs, with the key masked in every form: `--key K`, `--key=K`, `-k K`,
+    `-k=K`, `-kK` and abbreviations such as `--ke K`."""
     shown = []
     hide_next = False
     for arg in argv:
-        shown.append("***" if hide_next else arg)
-        hide_next = arg in SECRET_FLAGS
+        flag, equals, _ = arg.partition("=")
+        if hide_next:
+            shown.append("***")
+            hide_next = False
+        elif equals and is_secret_flag(flag):
+            shown.append(flag + "=***")
+        elif arg.startswith("-k") and not arg.startswith("--") and len(arg) > 2:
+            shown.append("-k***")
+        else:
+            shown.append(arg)
+            hide_next = is_secret_flag(arg)
     return " ".join(shown)
 
 

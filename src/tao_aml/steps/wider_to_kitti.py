@@ -5,21 +5,32 @@ Reads a WIDER FACE split (`WIDER_<split>/images/<event>/<name>.jpg` and
 `<out>/images/<event>__<name>.<ext>`, `<out>/labels/<event>__<name>.txt` and, last, `<out>/summary.json`.
 A folder without summary.json is not a finished conversion: on failure this run removes what it wrote.
 
-Each image is letterboxed to width x height (aspect kept, centred, black padding); with `--grayscale
-true` (the default, as the pretrained FaceNet is trained on grayscale) the gray image is replicated to
-three channels. Boxes are clipped to the source image, scaled and offset like the pixels, and written
-as KITTI lines `face 0.00 0 0.00 x1 y1 x2 y2 0.00 0.00 0.00 0.00 0.00 0.00 0.00`. Dropped faces are
-counted by reason: `invalid` (WIDER's invalid flag), `outside` (no overlap with the image) and
-`too_small` (narrower or lower than --min_box_size output pixels, which includes WIDER's zero-size boxes).
+Each image is letterboxed to width x height (aspect kept, centred, black padding). With `--grayscale
+true` (the default, as the pretrained FaceNet is trained on grayscale) the image is gray, written with
+`--channels` 3 (gray replicated to three channels, as NVIDIA's FaceNet notebook writes it) or 1 (a
+one-channel PNG, a third of the data). `--channels auto` (the default) writes 1 channel for `--split
+train` and 3 otherwise: TAO reads the training split only in dataset_convert (the image size), the
+trainer (`tf.image.decode_png(channels=3)`) and INT8 calibration (`convert("RGB")`), which see the same
+three equal channels either way, whereas TAO Deploy's detectnet_v2 inference draws coloured boxes on
+a validation image as the file decodes, which Pillow refuses on a one-channel image (README.md, "The
+WIDER → KITTI converter", lists every reader with its source). Boxes are clipped to the source image,
+scaled and offset like the pixels, and written as KITTI lines
+`face 0.00 0 0.00 x1 y1 x2 y2 0.00 0.00 0.00 0.00 0.00 0.00 0.00`. Dropped faces are counted by
+reason: `invalid` (WIDER's invalid flag), `outside` (no overlap with the image) and `too_small`
+(narrower or lower than --min_box_size output pixels, which includes WIDER's zero-size boxes).
 Images left without a face keep an empty label file (negatives) unless `--keep_empty false`.
 
-Speed and quality choices (benchmarks/README.md has the numbers):
+Speed and quality choices (benchmarks/README.md has the numbers, measured against the notebook's cv2 script):
 - JPEG draft mode decodes straight to gray (or RGB) at the smallest DCT scale (1/2, 1/4, 1/8) that is
   still at least the letterboxed size: DCT scaling averages like a box filter, so nothing is aliased.
-- Resize is BICUBIC with reducing_gap=3.0, which Pillow documents as indistinguishable from a full
-  convolution in most cases; the result differs from a plain BICUBIC resize by under one gray level.
-- PNG is written with compress_level=1: lossless like the default level 6, about 3x faster to write
-  and ~20% larger. `--image_format jpg` writes quality-95 JPEGs (smaller and faster, but lossy).
+- Resize is OpenCV's INTER_CUBIC, as NVIDIA's notebook resizes (about 4x Pillow's BICUBIC here). After
+  the DCT-scaled decode it never shrinks by 2 or more; when it would (a large non-JPEG source), it is
+  INTER_AREA, which averages like the DCT scaling instead of aliasing.
+- PNG is written here, not by Pillow: every row gets the PNG `Up` filter (NumPy), and one IDAT is
+  deflated by ISA-L (`isal`, level 1) when it is installed, else by zlib (level 1). Pillow's own PNG
+  writer tries five filters on every row, which costs more than the decode and resize together.
+  Lossless either way: only the file bytes depend on the deflater, never the pixels.
+  `--image_format jpg` writes quality-95 JPEGs (smaller, but lossy).
 - Images are converted in a multiprocessing pool (every core by default), in ordered chunks, so
   the first bad image in annotation order is the one reported.
 """
@@ -31,48 +42,47 @@ import logging
 import math
 import multiprocessing
 import os
+import struct
 import sys
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+import zlib
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+import numpy as np
 from PIL import Image
 
 from .cli_types import boolean, positive_int
 from .common import StepError, atomic_write_text, run_main
+from .formats.wider import Face, Record, parse_annotations
 
 LOG = logging.getLogger("tao_aml.steps.wider_to_kitti")
 
-FACE_FIELDS = ("x1", "y1", "w", "h", "blur", "expression", "illumination", "invalid", "occlusion", "pose")
 DROP_REASONS = ("invalid", "outside", "too_small")
 SKIP_REASONS = ("missing", "unreadable", "no_faces")
 SUMMARY_FILE = "summary.json"
 # Joins the event folder and the file name: WIDER names never contain it, so flat names stay unique.
 FLAT_SEPARATOR = "__"
-REDUCING_GAP = 3.0
-PNG_COMPRESS_LEVEL = 1
+# Shrinking by at least this much is INTER_AREA (antialiased) rather than INTER_CUBIC.
+AREA_SHRINK = 2.0
 JPEG_QUALITY = 95
 EXTENSIONS = {"png": ".png", "jpg": ".jpg"}
+CHANNELS_CHOICES = ("auto", "1", "3")
 # What Pillow raises for undecodable, truncated or oversized files (and unreadable paths).
 READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-SAVE_OPTIONS = {
-    "png": {"format": "PNG", "compress_level": PNG_COMPRESS_LEVEL},
-    "jpg": {"format": "JPEG", "quality": JPEG_QUALITY},
-}
 
-
-class Face(NamedTuple):
-    x1: float
-    y1: float
-    width: float
-    height: float
-    invalid: bool
-
-
-class Record(NamedTuple):
-    """One image of the annotation file."""
-
-    rel_path: str  # relative to the images folder, with `/`
-    line: int  # line of the image path in the annotation file
-    faces: Tuple[Face, ...]
+# PNG: 8 bits per sample, colour type 0 (gray) or 2 (RGB), every row Up-filtered (PNG spec, 9.2).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOR_TYPES = {1: 0, 3: 2}
+PNG_FILTER_UP = 2
+DEFLATE_LEVEL = 1
+try:  # ISA-L's deflate (the `isal` package, in the tao_data image) is about 3x zlib's at level 1.
+    from isal import isal_zlib
+except ImportError:  # pragma: no cover - depends on the environment
+    isal_zlib = None
+DEFLATERS = {"zlib": lambda data: zlib.compress(data, DEFLATE_LEVEL)}
+if isal_zlib is not None:
+    DEFLATERS["isal"] = lambda data: isal_zlib.compress(data, DEFLATE_LEVEL)
+# Which deflater writes the PNGs: only the bytes of the files depend on it, never their pixels.
+DEFLATE = "isal" if "isal" in DEFLATERS else "zlib"
 
 
 class Geometry(NamedTuple):
@@ -94,6 +104,7 @@ class Settings(NamedTuple):
     image_format: str
     min_box_size: float
     keep_empty: bool
+    channels: int = 3  # of the written images: 1 only for gray
 
 
 class ImageResult(NamedTuple):
@@ -105,111 +116,7 @@ class ImageResult(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Annotation file
-
-
-def _is_number_line(tokens: Sequence[str]) -> bool:
-    for token in tokens:
-        try:
-            float(token)
-        except ValueError:
-            return False
-    return True
-
-
-def _parse_face(path: str, line_no: int, text: str) -> Face:
-    tokens = text.split()
-    if len(tokens) != len(FACE_FIELDS):
-        raise StepError(
-            "{}:{}: expected {} numbers ({}), got {} field(s): {!r}".format(
-                path, line_no, len(FACE_FIELDS), " ".join(FACE_FIELDS), len(tokens), text.strip()
-            )
-        )
-    values = []
-    for index, token in enumerate(tokens):
-        field = FACE_FIELDS[index]
-        try:
-            value = float(token)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise StepError(f"{path}:{line_no}: field {field} is not a number: {token!r}")
-        values.append(value)
-    return Face(values[0], values[1], values[2], values[3], values[7] != 0)
-
-
-def parse_annotations(path: str) -> List[Record]:
-    """Read a wider_face_*_bbx_gt.txt; a malformed file fails naming the file and line."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        raise StepError(f"annotation file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise StepError(f"cannot read annotation file {path}: {err}") from None
-
-    # Numbered non-blank lines; blank lines (the file's trailing newline) carry no meaning.
-    numbered = [(index + 1, text) for index, text in enumerate(lines) if text.strip()]
-    records: List[Record] = []
-    position = 0
-    while position < len(numbered):
-        path_line, rel_path = numbered[position]
-        rel_path = rel_path.strip()
-        tokens = rel_path.split()
-        if _is_number_line(tokens):
-            previous = f" for {records[-1].rel_path} on line {records[-1].line}" if records else ""
-            raise StepError(
-                f"{path}:{path_line}: expected an image path, got numbers {rel_path!r} "
-                f"(more face lines than the count announced{previous}?)"
-            )
-        parts = rel_path.split("/")
-        if rel_path.startswith("/") or ".." in parts or "" in parts:
-            raise StepError(
-                f"{path}:{path_line}: image path {rel_path!r} must be relative to the images folder"
-            )
-        if position + 1 >= len(numbered):
-            raise StepError(
-                f"{path}:{path_line}: file ends after image path {rel_path!r}; "
-                "its face count is missing (truncated file?)"
-            )
-        count_line, count_text = numbered[position + 1]
-        try:
-            count = int(count_text.strip())
-        except ValueError:
-            count = -1
-        if count < 0:
-            raise StepError(
-                f"{path}:{count_line}: expected the number of faces of {rel_path}, "
-                f"got {count_text.strip()!r}"
-            )
-        position += 2
-        if count == 0:
-            # WIDER follows a zero count with one line of ten zeros; tolerate its absence.
-            if position < len(numbered) and _is_number_line(numbered[position][1].split()):
-                zeros_line, zeros_text = numbered[position]
-                dummy = _parse_face(path, zeros_line, zeros_text)
-                if any((dummy.x1, dummy.y1, dummy.width, dummy.height, dummy.invalid)):
-                    raise StepError(
-                        f"{path}:{zeros_line}: {rel_path} has 0 faces (line {count_line}) but is "
-                        f"followed by a box {zeros_text.strip()!r}; expected ten zeros"
-                    )
-                position += 1
-            records.append(Record(rel_path, path_line, ()))
-            continue
-        faces = []
-        for index in range(count):
-            if position >= len(numbered):
-                raise StepError(
-                    f"{path}:{numbered[-1][0]}: file ends after {index} of the {count} faces of "
-                    f"{rel_path} (count on line {count_line}); truncated file?"
-                )
-            face_line, face_text = numbered[position]
-            faces.append(_parse_face(path, face_line, face_text))
-            position += 1
-        records.append(Record(rel_path, path_line, tuple(faces)))
-    if not records:
-        raise StepError(f"annotation file {path} lists no images")
-    return records
+# Names (the annotation file itself is read and checked by formats/wider.py)
 
 
 def flat_name(rel_path: str) -> str:
@@ -279,6 +186,72 @@ def kitti_line(class_name: str, box: Tuple[float, float, float, float]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# PNG writing
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def encode_png(pixels: np.ndarray, channels: Optional[int] = None, deflate: Optional[str] = None) -> bytes:
+    """A lossless 8-bit PNG of gray (H, W) or RGB (H, W, 3) pixels, gray as RGB with `channels` 3.
+
+    Every row gets the Up filter (each byte minus the one above it), which suits letterboxed photos:
+    padding rows filter to zeros, and gray replicated to RGB keeps three equal bytes per pixel. One IDAT.
+    """
+    height, width = pixels.shape[:2]
+    bands = 1 if pixels.ndim == 2 else pixels.shape[2]
+    channels = channels or bands
+    samples = pixels.reshape(height, width * bands)
+    if channels != bands:
+        samples = np.repeat(samples, channels, axis=1)
+    # The image data: each row is its filter type byte, then the row minus the row above (modulo 256).
+    rows = np.empty((height, 1 + samples.shape[1]), np.uint8)
+    rows[:, 0] = PNG_FILTER_UP
+    rows[0, 1:] = samples[0]
+    np.subtract(samples[1:], samples[:-1], out=rows[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOR_TYPES[channels], 0, 0, 0)
+    data = DEFLATERS[deflate or DEFLATE](rows)
+    return b"".join(
+        (PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", data), _png_chunk(b"IEND", b""))
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Resizing (OpenCV)
+
+_OPENCV: List[Any] = []
+
+
+def opencv() -> Any:
+    """cv2, one thread per process (the pool works on several images at once); imported on first use.
+
+    Imported here rather than with the module, so that letterbox_geometry's users (tao_aml.serve) need no
+    OpenCV; the step imports it before starting its workers, which then share the loaded module.
+    """
+    if not _OPENCV:
+        try:
+            import cv2
+        except ImportError as err:
+            raise StepError("the converter resizes with OpenCV: install opencv-python-headless (the tao_data "
+                            "image has it): {}".format(err)) from None
+        cv2.setNumThreads(1)
+        _OPENCV.append(cv2)
+    return _OPENCV[0]
+
+
+def resize(pixels: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """`pixels` resized to `size` (width, height): INTER_CUBIC, or INTER_AREA when shrinking by AREA_SHRINK."""
+    height, width = pixels.shape[:2]
+    if (width, height) == tuple(size):
+        return pixels
+    cv2 = opencv()
+    shrink = min(width / size[0], height / size[1])
+    return cv2.resize(pixels, tuple(size), interpolation=cv2.INTER_AREA if shrink >= AREA_SHRINK else cv2.INTER_CUBIC)
+
+
+# ---------------------------------------------------------------------------------------------
 # One image (runs in the worker processes)
 
 
@@ -320,16 +293,23 @@ def convert_image(settings: Settings, record: Record) -> ImageResult:
         try:
             # Decode at the smallest JPEG DCT scale that still covers `size` (no-op for other formats).
             image.draft(mode, size)
-            content = image.convert(mode).resize(size, Image.BICUBIC, reducing_gap=REDUCING_GAP)
+            decoded = image if image.mode == mode else image.convert(mode)  # convert() would copy
+            decoded.load()
+            pixels = np.asarray(decoded)
         except READ_ERRORS as err:
             return skipped("unreadable", f"cannot read image {where}: {err}")
 
-    canvas = Image.new(mode, (settings.width, settings.height), 0)
-    canvas.paste(content, (geometry.offset_x, geometry.offset_y))
-    if settings.grayscale:
-        canvas = Image.merge("RGB", (canvas, canvas, canvas))
+    canvas = np.zeros((settings.height, settings.width) + pixels.shape[2:], np.uint8)
+    x, y = geometry.offset_x, geometry.offset_y
+    canvas[y:y + geometry.content_height, x:x + geometry.content_width] = resize(pixels, size)
     image_path, label_path = output_paths(settings, flat_name(record.rel_path))
-    canvas.save(image_path, **SAVE_OPTIONS[settings.image_format])
+    if settings.image_format == "png":
+        with open(image_path, "wb") as handle:
+            handle.write(encode_png(canvas, settings.channels))
+    else:
+        if canvas.ndim == 2 and settings.channels == 3:
+            canvas = np.repeat(canvas[:, :, None], 3, axis=2)
+        Image.fromarray(canvas).save(image_path, format="JPEG", quality=JPEG_QUALITY)
     with open(label_path, "w", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in lines))
     return ImageResult(True, len(lines), dropped, None, "")
@@ -352,8 +332,9 @@ def _results(settings: Settings, records: Sequence[Record], workers: int) -> Ite
         for record in records:
             yield work(record)
         return
-    # Ordered, chunked: few round trips, and results come back in annotation order.
-    chunksize = max(1, min(16, len(records) // (workers * 4)))
+    # Ordered, chunked: few round trips, and results come back in annotation order. A chunk is at most
+    # 8 images (about 50 ms of work), so that at the end no worker waits long for another's last chunk.
+    chunksize = max(1, min(8, len(records) // (workers * 8)))
     with multiprocessing.Pool(workers) as pool:  # leaving the block terminates the workers
         yield from pool.imap(work, records, chunksize)
 
@@ -401,6 +382,7 @@ def convert(settings: Settings, records: Sequence[Record], workers: int, skip_ba
             "width": settings.width,
             "height": settings.height,
             "grayscale": settings.grayscale,
+            "channels": settings.channels,
             "class_name": settings.class_name,
             "image_format": settings.image_format,
             "min_box_size": settings.min_box_size,
@@ -408,6 +390,7 @@ def convert(settings: Settings, records: Sequence[Record], workers: int, skip_ba
         },
     }
     progress_every = max(1, len(records) // 10)
+    opencv()  # a clear error before any output; forked workers inherit the loaded module
     _prepare_output(settings, records)
     results = _results(settings, records, workers)
     try:
@@ -526,7 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=positive_int, default=736)
     parser.add_argument("--height", type=positive_int, default=416)
     parser.add_argument("--grayscale", type=boolean, default=True,
-                        help="gray replicated to 3 channels (default true, as FaceNet was trained)")
+                        help="gray images (default true, as FaceNet was trained)")
+    parser.add_argument("--channels", choices=CHANNELS_CHOICES, default="auto",
+                        help="channels of a gray image: 3 (gray replicated) or 1; auto (default): 1 for "
+                             "--split train, which only TAO's converter, trainer and calibration read, else 3")
     parser.add_argument("--class_name", type=class_name_type, default="face")
     parser.add_argument("--image_format", choices=sorted(EXTENSIONS), default="png")
     parser.add_argument("--min_box_size", type=positive_float, default=1.0,
@@ -563,6 +549,17 @@ def resolve_source(args: argparse.Namespace) -> Tuple[str, str]:
     return args.images_dir, args.annotations
 
 
+def output_channels(choice: str, grayscale: bool, split: Optional[str]) -> int:
+    """Channels of the written images: colour is always 3; gray is 1 or 3 (auto: 1 for the train split)."""
+    if not grayscale:
+        if choice == "1":
+            raise StepError("--channels 1 needs --grayscale true: colour images have 3 channels")
+        return 3
+    if choice == "auto":
+        return 1 if split == "train" else 3
+    return int(choice)
+
+
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     images_dir, annotations = resolve_source(args)
@@ -573,10 +570,12 @@ def body(argv: Optional[List[str]]) -> None:
     settings = Settings(
         images_dir, args.output_dir, args.width, args.height, args.grayscale, args.class_name,
         args.image_format, args.min_box_size, args.keep_empty,
+        output_channels(args.channels, args.grayscale, args.split),
     )
     workers = min(args.workers or default_workers(), len(records))
-    LOG.info("converting %d images from %s with %d worker(s) to %s", len(records), images_dir, workers,
-             args.output_dir)
+    LOG.info("converting %d images from %s with %d worker(s) to %s (%s, %d channel(s)%s)", len(records),
+             images_dir, workers, args.output_dir, settings.image_format, settings.channels,
+             ", deflate: " + DEFLATE if settings.image_format == "png" else "")
     summary = convert(settings, records, workers, args.skip_bad_images)
     LOG.info(
         "done: %d images, %d written (%d without faces), skipped: %s; faces kept %d, dropped: %s",

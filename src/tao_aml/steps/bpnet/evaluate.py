@@ -3,6 +3,10 @@
 Writes TAO's results.csv, detections_coco_format.json and status.json (KPIs under `kpi`) and
 specs/ (the specs TAO read) into --results_dir. TAO runs the model on every image the validation
 annotation file lists (the coco_subset output, so images_per_split shortens this step too).
+
+The model may be the TensorRT engine of the export step: TAO 5.0's BpNetInferencer runs a `.engine`
+with TensorRT (nvidia_tao_tf1/cv/bpnet/inferencer/bpnet_inferencer.py), single scale, padded input,
+at the engine's input shape: give the export size with --input_height/--input_width.
 """
 
 import argparse
@@ -11,8 +15,9 @@ import sys
 from typing import List, Optional
 
 from .. import tao
-from ..common import run_main
-from . import EXECUTABLE, data_root
+from ..cli_types import positive_int
+from ..common import StepError, run_main
+from . import EXECUTABLE, data_root, specs
 from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
 from .models import final_model
 
@@ -24,16 +29,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="folder holding the model to evaluate")
     parser.add_argument("--results_dir", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--input_height", type=positive_int, default=None,
+                        help="network input height of an engine (its export size); the template's otherwise")
+    parser.add_argument("--input_width", type=positive_int, default=None)
     return parser
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
-    model = final_model(args.model)
+    if (args.input_height is None) != (args.input_width is None):
+        raise StepError("give both --input_height and --input_width, or neither")
+    model = final_model(args.model, (".engine", ".hdf5", ".tlt"))
+    if model.endswith(".engine") and args.input_height is None:
+        raise StepError("{} is a TensorRT engine: give its input size with --input_height and --input_width"
+                        .format(model))
     root = data_root.build(coco_links(args))
     os.makedirs(args.results_dir, exist_ok=True)
     coco_spec = write_coco_spec(args, root, args.results_dir, [])
-    written = write_model_specs(args, args.results_dir, model)
+
+    def edit_infer(tree: specs.Tree) -> None:
+        if args.input_height is not None:
+            tree["input_shape"] = [args.input_height, args.input_width]
+
+    written = write_model_specs(args, args.results_dir, model, edit_infer=edit_infer)
     tao.run(
         tao.build_command(EXECUTABLE, "evaluate", [
             ("--inference_spec", written["infer"]),

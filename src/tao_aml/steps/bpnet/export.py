@@ -2,9 +2,9 @@
 
 INT8 calibrates on every image in <cal_images>/images (the coco_calibration output), in batches of
 --cal_batch_size. Writes <output_dir>/model.onnx, model.engine, cal.bin and cal.tensorfile (INT8),
-specs/ and status.json. TAO refuses to overwrite an export or a calibration cache, so a rerun on
-the same output starts from a clean folder. The engine only runs on the TensorRT version and GPU
-family that built it (TAO 5.0: TensorRT 8.5.3).
+engine.json (precision, batch sizes), specs/ and status.json. TAO refuses to overwrite an export or a
+calibration cache, so a rerun on the same output starts from a clean folder. The engine only runs on
+the TensorRT version and GPU family that built it (TAO 5.0: TensorRT 8.5.3).
 """
 
 import argparse
@@ -12,7 +12,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import tao
+from .. import deploy_bundle, tao
 from ..cli_types import positive_int
 from ..common import StepError, run_main
 from . import EXECUTABLE
@@ -89,6 +89,8 @@ def body(argv: Optional[List[str]]) -> None:
     for name in (ONNX_NAME, ENGINE_NAME):
         if not os.path.isfile(out[name]):
             raise StepError("TAO bpnet export finished but wrote no {}".format(out[name]))
+    deploy_bundle.write_engine_info(args.output_dir, out[ENGINE_NAME], args.data_type, args.max_batch_size,
+                                    out[CAL_CACHE_NAME] if int8 else None)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

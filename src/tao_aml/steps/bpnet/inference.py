@@ -14,6 +14,7 @@ from typing import List, Optional
 from .. import coco, tao
 from ..cli_types import positive_int
 from ..common import StepError, atomic_write_text, run_main
+from ..formats.coco import load_keypoints
 from . import EXECUTABLE, specs
 from .experiment import add_coco_arguments, add_spec_arguments, write_model_specs
 from .models import final_model
@@ -41,7 +42,7 @@ def body(argv: Optional[List[str]]) -> None:
         raise StepError("give both --input_height and --input_width, or neither")
     model = final_model(args.model, (".engine", ".hdf5", ".tlt"))
     images = coco.images_dir(coco.data_root(args.coco_root, args.coco_data), "val")
-    listed = coco.load_keypoints(coco.annotation_file(args.annotations, "val"))["images"][: args.max_images]
+    listed = load_keypoints(coco.annotation_file(args.annotations, "val"))["images"][: args.max_images]
     if not listed:
         raise StepError("the validation annotations in {} list no images".format(args.annotations))
     os.makedirs(args.results_dir, exist_ok=True)

@@ -77,7 +77,7 @@ def body(argv: Optional[List[str]]) -> None:
     launch.run_training(
         EXECUTABLE,
         [("--experiment_spec_file", written["train"]), ("--results_dir", args.results_dir), ("--key", args.key)],
-        args.results_dir, args.gpus, world, args.resume_from,
+        args.results_dir, args.gpus, world, args.resume_from, args.use_amp,
     )
     # Only TAO's master writes the model: the other ranks have nothing to check.
     if launch.is_rank_zero(world) and not os.path.isfile(os.path.join(args.results_dir, FINAL)):

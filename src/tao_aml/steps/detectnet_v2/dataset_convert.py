@@ -10,7 +10,8 @@ import sys
 from typing import List, Optional
 
 from .. import tao
-from ..common import StepError, run_main
+from ..common import LOG, StepError, run_main
+from ..formats import kitti
 from . import EXECUTABLE
 from .experiment import TFRECORDS_GLOB
 from .spec_files import add_spec_arguments, spec_copy_path, write_spec
@@ -44,6 +45,10 @@ def body(argv: Optional[List[str]]) -> None:
     if not os.path.isdir(images) or not os.path.isdir(os.path.join(args.kitti_dir, "labels")):
         raise StepError("{} must contain images/ and labels/ (the KITTI converter's output)".format(args.kitti_dir))
     extension = image_extension(images)
+    # TAO's converter would stop with a traceback, or drop boxes silently: every label is checked first.
+    found = kitti.check_folder(args.kitti_dir, extension)
+    LOG.info("%s: %d images, %d objects %s", args.kitti_dir, found["images"], found["objects"],
+             found["objects_per_class"])
 
     def edit(tree):
         tree.set("kitti_config.root_directory_path", args.kitti_dir)

@@ -2,8 +2,8 @@
 
 Runs in the TAO Deploy environment on the GPU the engine is meant for (an engine only loads on the
 TensorRT version and GPU family that built it). INT8 calibrates on --cal_batches x --cal_batch_size
-training images. Writes <output_dir>/model.engine, cal.bin (INT8), the spec TAO read, labels.txt and
-status.json.
+training images. Writes <output_dir>/model.engine, cal.bin (INT8), engine.json (precision, batch sizes),
+the spec TAO read, labels.txt and status.json.
 """
 
 import argparse
@@ -12,7 +12,7 @@ import shutil
 import sys
 from typing import List, Optional
 
-from .. import tao
+from .. import deploy_bundle, tao
 from ..cli_types import positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
@@ -74,6 +74,8 @@ def body(argv: Optional[List[str]]) -> None:
     )
     if not os.path.isfile(engine):
         raise StepError("TAO gen_trt_engine finished but wrote no {}".format(engine))
+    deploy_bundle.write_engine_info(args.output_dir, engine, args.data_type, args.max_batch_size,
+                                    os.path.join(args.output_dir, CAL_CACHE_NAME) if int8 else None)
     labels = os.path.join(args.onnx_model, "labels.txt")
     if os.path.isfile(labels):
         shutil.copy(labels, os.path.join(args.output_dir, "labels.txt"))

@@ -88,7 +88,7 @@ def body(argv: Optional[List[str]]) -> None:
             ("--model_name", args.model_name),
             ("--key", args.key),
         ],
-        args.results_dir, args.gpus, world, args.resume_from,
+        args.results_dir, args.gpus, world, args.resume_from, args.use_amp,
     )
     weights = os.path.join(args.results_dir, "weights", args.model_name + ".hdf5")
     # Only TAO's master writes the model: the other ranks have nothing to check.

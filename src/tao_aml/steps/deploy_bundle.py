@@ -1,0 +1,347 @@
+"""What a deployment of the exported model needs, written from the specs and export settings that made it.
+
+- `detectnet_params`: the decoding parameters of a DetectNet_v2 model (tensor names and shapes read from
+  model.onnx, the grid, TAO's bbox encoding, classes and the per-class clustering of the inference spec).
+  The model card carries them; DeepStream, Triton and the Python decoder (tao_aml.serve) read them there.
+- DeepStream nvinfer configs for the ONNX model and for the engine (FaceNet), and for BodyPoseNet the
+  bodypose2d nvinfer config with its post-processing file (deepstream_tao_apps' bodypose2d sample).
+- A Triton model repository for the FaceNet ONNX model (optionally also the TensorRT plan).
+
+TAO's decoding (nvidia_tao_deploy/cv/detectnet_v2/postprocessor.py BboxHandler, utils.py cluster_bboxes,
+the same code as nvidia_tao_tf1/cv/detectnet_v2/postprocessor/): boxes are ltrb distances from each grid
+cell centre (i * stride + 0.5, j * stride + 0.5) in units of 35 pixels; cells whose coverage is above
+`coverage_threshold` are clustered per class with DBSCAN (1 - IoU distance, `dbscan_eps`, weighted
+`dbscan_min_samples`), NMS (`nms_iou_threshold`, default 0.3; kept above `nms_confidence_threshold`,
+default 0.1) or both (HYBRID); a cluster's confidence is its summed coverage and it is kept when at least
+`dbscan_confidence_threshold` and taller than `minimum_bounding_box_height`.
+"""
+
+import json
+import os
+import shutil
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import onnx_graph
+from .common import StepError, atomic_write_text
+from .prototext import Enum, Message
+
+ENGINE_INFO = "engine.json"
+# detectnet_v2 export (nvidia_tao_tf1/cv/detectnet_v2/export/exporter.py, keras2onnx route).
+DN_INPUT, DN_COV, DN_BBOX = "input_1:0", "output_cov/Sigmoid:0", "output_bbox/BiasAdd:0"
+# bpnet export -t tfonnx (deepstream_tao_apps bodypose2d_pgie_config: the blob names nvinfer reads).
+BP_INPUT, BP_HEATMAP, BP_PAF = "input_1:0", "heatmap_out/BiasAdd:0", "conv2d_transpose_1/BiasAdd:0"
+# TAO Deploy's BboxHandler defaults where the inference spec leaves a field at 0.
+DEFAULT_NMS_IOU, DEFAULT_NMS_CONFIDENCE = 0.3, 0.1
+DEFAULT_BBOX_SCALE, DEFAULT_BBOX_OFFSET = 35.0, 0.5
+ALGORITHMS = ("dbscan", "nms", "hybrid")  # ClusteringConfig.ClusteringAlgorithm 0, 1, 2
+# nvinfer cluster-mode for each (DeepStream Gst-nvinfer: 1 DBSCAN, 2 NMS, 3 DBSCAN + NMS hybrid).
+CLUSTER_MODE = {"dbscan": 1, "nms": 2, "hybrid": 3}
+NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}  # nvinfer network-mode
+TRITON_MODEL = "facenet"
+# deepstream_tao_apps bodypose2d post-processing values the TAO specs do not carry (sample_bodypose2d_model_config).
+BODYPOSE2D_FIXED = [("nmsWindowSize", 7), ("featUpsamplingFactor", 4), ("threshVectorCnt1", 8),
+                    ("threshPartCnt", 4), ("threshHumanScore", 0.4), ("imageType", 8)]
+BODYPOSE2D_CONNECTIONS = [(0, 1), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (2, 8), (8, 9), (9, 10),
+                          (5, 11), (11, 12), (12, 13), (0, 14), (14, 16), (8, 11), (15, 17), (0, 15)]
+
+
+def read_engine_info(folder: str) -> Dict[str, Any]:
+    """engine.json, which the engine-building steps write beside the engine (precision, batch sizes)."""
+    path = os.path.join(folder, ENGINE_INFO)
+    if not os.path.isfile(path):
+        raise StepError("{} has no {} (written by the engine step with the engine's settings)".format(
+            folder, ENGINE_INFO))
+    with open(path, encoding="utf-8") as handle:
+        try:
+            info = json.load(handle)
+        except ValueError as err:
+            raise StepError("{} is not JSON: {}".format(path, err)) from None
+    if not isinstance(info, dict) or info.get("data_type") not in NETWORK_MODE or \
+            not isinstance(info.get("max_batch_size"), int):
+        raise StepError("{}: expected data_type (fp32/fp16/int8) and max_batch_size".format(path))
+    return info
+
+
+def write_engine_info(folder: str, engine: str, data_type: str, max_batch_size: int,
+                      calibration_cache: Optional[str]) -> None:
+    info = {"engine_file": os.path.basename(engine), "data_type": data_type, "max_batch_size": max_batch_size,
+            "calibration_cache": os.path.basename(calibration_cache) if calibration_cache else None,
+            "tensorrt": "8.5.3", "built_with": "TAO 5.0 (nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy or -tf1.15.5)"}
+    atomic_write_text(os.path.join(folder, ENGINE_INFO), json.dumps(info, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------------- DetectNet_v2
+
+def _number(tree: Message, path: str, default: float) -> float:
+    value = tree.get(path) if tree.has(path) else default
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _algorithm(config: Message) -> str:
+    value = config.get("clustering_algorithm") if config.has("clustering_algorithm") else Enum("DBSCAN")
+    name = value.ident if isinstance(value, Enum) else ALGORITHMS[int(value)] if isinstance(value, int) else ""
+    if name.lower() not in ALGORITHMS:
+        raise StepError("clustering_algorithm {!r} is not one of DBSCAN, NMS, HYBRID".format(name))
+    return name.lower()
+
+
+def clustering(inference: Message, source: str) -> Dict[str, Dict[str, Any]]:
+    """Per class: bbox_handler_config.classwise_bbox_handler_config[class].clustering_config, with TAO's defaults."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for entry in inference.get_all("bbox_handler_config.classwise_bbox_handler_config"):
+        if not isinstance(entry, Message) or not entry.has("key") or not entry.has("value.clustering_config"):
+            continue
+        config = entry.get("value.clustering_config")
+        assert isinstance(config, Message)
+        nms_iou = _number(config, "nms_iou_threshold", 0.0)
+        nms_confidence = _number(config, "nms_confidence_threshold", 0.0)
+        found[str(entry.get("key"))] = {
+            "algorithm": _algorithm(config),
+            "coverage_threshold": _number(config, "coverage_threshold", 0.0),
+            "dbscan_eps": _number(config, "dbscan_eps", 0.0),
+            "dbscan_min_samples": int(_number(config, "dbscan_min_samples", 0.0)),
+            "dbscan_confidence_threshold": _number(config, "dbscan_confidence_threshold", 0.0),
+            "minimum_bounding_box_height": _number(config, "minimum_bounding_box_height", 0.0),
+            "nms_iou_threshold": nms_iou or DEFAULT_NMS_IOU,
+            "nms_confidence_threshold": nms_confidence or DEFAULT_NMS_CONFIDENCE,
+        }
+    if not found:
+        raise StepError("{}: no bbox_handler_config.classwise_bbox_handler_config with a clustering_config".format(
+            source))
+    return found
+
+
+def _fixed(shape: Tuple[onnx_graph.Dim, ...], what: str, source: str) -> List[int]:
+    dims = list(shape[1:])
+    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in dims):
+        raise StepError("{}: {} has shape {}; expected [batch, fixed, fixed, fixed]".format(
+            source, what, list(shape)))
+    return [int(d) for d in dims]  # type: ignore[arg-type]
+
+
+def detectnet_graph(onnx_path: str) -> Dict[str, Any]:
+    """Names and shapes of the DetectNet_v2 tensors in model.onnx; StepError naming the file otherwise."""
+    graph = onnx_graph.read(onnx_path)
+    inputs = [t.name for t in graph.inputs]
+    outputs = sorted(t.name for t in graph.outputs)
+    if inputs != [DN_INPUT] or outputs != sorted([DN_COV, DN_BBOX]):
+        raise StepError("{} is not a TAO 5.0 DetectNet_v2 export: inputs {} and outputs {}, expected input {} and "
+                        "outputs {}, {}".format(onnx_path, inputs, outputs, DN_INPUT, DN_COV, DN_BBOX))
+    channels, height, width = _fixed(graph.inputs[0].shape, DN_INPUT, onnx_path)
+    cov = graph.output(DN_COV)
+    bbox = graph.output(DN_BBOX)
+    assert cov is not None and bbox is not None
+    classes, grid_h, grid_w = _fixed(cov.shape, DN_COV, onnx_path)
+    bbox_dims = _fixed(bbox.shape, DN_BBOX, onnx_path)
+    if bbox_dims != [4 * classes, grid_h, grid_w]:
+        raise StepError("{}: {} has shape {}, expected [N, {}, {}, {}] for {}".format(
+            onnx_path, DN_BBOX, list(bbox.shape), 4 * classes, grid_h, grid_w, DN_COV))
+    if width % grid_w or height % grid_h or width // grid_w != height // grid_h:
+        raise StepError("{}: input {}x{} is not a whole number of {}x{} grid cells".format(
+            onnx_path, width, height, grid_w, grid_h))
+    return {"input": DN_INPUT, "cov": DN_COV, "bbox": DN_BBOX, "channels": channels, "height": height,
+            "width": width, "classes": classes, "grid_height": grid_h, "grid_width": grid_w,
+            "stride": width // grid_w}
+
+
+def detectnet_params(onnx_path: str, experiment: Message, inference: Message, inference_source: str,
+                     grayscale: Optional[bool]) -> Dict[str, Any]:
+    network = detectnet_graph(onnx_path)
+    classes = [str(c) for c in inference.get_all("inferencer_config.target_classes")]
+    if len(classes) != network["classes"]:
+        raise StepError("{} lists {} target_classes ({}), the model {} has {} coverage channels".format(
+            inference_source, len(classes), ", ".join(classes), onnx_path, network["classes"]))
+    per_class = clustering(inference, inference_source)
+    missing = [c for c in classes if c not in per_class and "default" not in per_class]
+    if missing:
+        raise StepError("{}: no clustering_config for class {} (and no 'default' entry)".format(
+            inference_source, ", ".join(missing)))
+    network["bbox_scale"] = _number(experiment, "model_config.objective_set.bbox.scale", DEFAULT_BBOX_SCALE)
+    network["bbox_offset"] = _number(experiment, "model_config.objective_set.bbox.offset", DEFAULT_BBOX_OFFSET)
+    return {
+        "network": network,
+        # Export's preprocessing (exporter.py set_data_preprocessing_parameters): RGB scaled by 1/255, no mean.
+        "preprocessing": {"scale": 1.0 / 255.0, "color": "rgb", "grayscale": bool(grayscale), "letterbox": True},
+        "classes": classes,
+        "clustering": {c: per_class.get(c, per_class.get("default")) for c in classes},
+    }
+
+
+def deepstream_detectnet(params: Dict[str, Any], engine: Dict[str, Any], use_engine: bool) -> str:
+    """A complete nvinfer config for the FaceNet ONNX model (nvinfer builds the engine) or the built engine."""
+    net = params["network"]
+    data_type = engine["data_type"]
+    lines = [
+        "# DeepStream Gst-nvinfer config written by tao-aml from the specs and export settings of this model.",
+        "# Paths are relative to this file (deepstream/ inside the model asset).",
+        "# Preprocessing as TAO's export declares it: RGB, scale 1/255, no offsets; images letterboxed",
+        "# (maintain-aspect-ratio, symmetric padding) as the pipeline's WIDER FACE converter did.",
+        "# Clustering from the inference spec: pre-cluster-threshold = coverage_threshold, eps = dbscan_eps,",
+        "# minBoxes = dbscan_min_samples, dbscan-min-score = dbscan_confidence_threshold, nms-iou-threshold,",
+        "# post-cluster-threshold = nms_confidence_threshold (NMS, hybrid) or dbscan_confidence_threshold,",
+        "# detected-min-h = minimum_bounding_box_height.",
+        "[property]",
+        "gpu-id=0",
+        "net-scale-factor={!r}".format(params["preprocessing"]["scale"]),
+        "offsets=" + ";".join(["0.0"] * net["channels"]),
+        "model-color-format={}".format(0 if net["channels"] == 3 else 2),
+        "onnx-file=../model.onnx",
+    ]
+    if use_engine:
+        lines.append("model-engine-file=../{}".format(engine["engine_file"]))
+    lines += ["labelfile-path=../labels.txt"]
+    if data_type == "int8" and engine.get("calibration_cache"):
+        lines.append("int8-calib-file=../{}".format(engine["calibration_cache"]))
+    modes = {params["clustering"][c]["algorithm"] for c in params["classes"]}
+    if len(modes) != 1:
+        raise StepError("nvinfer has one cluster-mode for all classes; the inference spec mixes {}".format(
+            ", ".join(sorted(modes))))
+    lines += [
+        "infer-dims={};{};{}".format(net["channels"], net["height"], net["width"]),
+        "network-input-order=0",
+        "batch-size={}".format(engine["max_batch_size"]),
+        "network-mode={}".format(NETWORK_MODE[data_type]),
+        "network-type=0",
+        "num-detected-classes={}".format(len(params["classes"])),
+        "process-mode=1",
+        "gie-unique-id=1",
+        "maintain-aspect-ratio=1",
+        "symmetric-padding=1",
+        "output-blob-names={};{}".format(net["bbox"], net["cov"]),
+        "cluster-mode={}".format(CLUSTER_MODE[modes.pop()]),
+    ]
+    for index, name in enumerate(params["classes"]):
+        config = params["clustering"][name]
+        post = config["dbscan_confidence_threshold"] if config["algorithm"] == "dbscan" \
+            else config["nms_confidence_threshold"]
+        lines += [
+            "", "# class {}: {}".format(index, name), "[class-attrs-{}]".format(index),
+            "pre-cluster-threshold={!r}".format(config["coverage_threshold"]),
+            "eps={!r}".format(config["dbscan_eps"]),
+            "minBoxes={}".format(config["dbscan_min_samples"]),
+            "dbscan-min-score={!r}".format(config["dbscan_confidence_threshold"]),
+            "nms-iou-threshold={!r}".format(config["nms_iou_threshold"]),
+            "post-cluster-threshold={!r}".format(post),
+            "detected-min-h={}".format(int(config["minimum_bounding_box_height"])),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------- BodyPoseNet
+
+def bodypose_graph(onnx_path: str) -> Dict[str, int]:
+    graph = onnx_graph.read(onnx_path)
+    inputs, outputs = [t.name for t in graph.inputs], sorted(t.name for t in graph.outputs)
+    if inputs != [BP_INPUT] or outputs != sorted([BP_HEATMAP, BP_PAF]):
+        raise StepError("{} is not a TAO 5.0 BodyPoseNet export: inputs {} and outputs {}, expected input {} and "
+                        "outputs {}, {}".format(onnx_path, inputs, outputs, BP_INPUT, BP_HEATMAP, BP_PAF))
+    height, width, channels = _fixed(graph.inputs[0].shape, BP_INPUT, onnx_path)
+    return {"height": height, "width": width, "channels": channels}
+
+
+def deepstream_bodypose(onnx_path: str, engine: Dict[str, Any], infer_spec: Dict[str, Any],
+                        pose_config: Dict[str, Any]) -> Dict[str, str]:
+    """bodypose2d nvinfer config and post-processing file (deepstream_tao_apps' bodypose2d sample)."""
+    net = bodypose_graph(onnx_path)
+    shape = infer_spec.get("input_shape")
+    if shape != [net["height"], net["width"]]:
+        raise StepError("the inference spec's input_shape {} differs from the exported model's {}x{} ({})".format(
+            shape, net["height"], net["width"], onnx_path))
+    data_type, batch = engine["data_type"], engine["max_batch_size"]
+    lines = [
+        "# DeepStream bodypose2d nvinfer config written by tao-aml from the export settings of this model",
+        "# (deepstream_tao_apps configs/nvinfer/bodypose2d_tao). Paths are relative to this file.",
+        "[property]",
+        "gpu-id=0",
+        "onnx-file=../model.onnx",
+        "model-engine-file=../{}".format(engine["engine_file"]),
+    ]
+    if data_type == "int8" and engine.get("calibration_cache"):
+        lines.append("int8-calib-file=../{}".format(engine["calibration_cache"]))
+    lines += [
+        "network-input-order=1",
+        "infer-dims={};{};{}".format(net["channels"], net["height"], net["width"]),
+        "batch-size={}".format(batch),
+        "network-mode={}".format(NETWORK_MODE[data_type]),
+        "num-detected-classes=1",
+        "gie-unique-id=1",
+        "output-blob-names={};{}".format(BP_PAF, BP_HEATMAP),
+        "network-type=100",
+        "output-tensor-meta=1",
+        "process-mode=1",
+        "net-scale-factor=0.00390625",
+        "offsets=128.0;128.0;128.0",
+        "model-color-format=0",
+        "maintain-aspect-ratio=1",
+        "symmetric-padding=1",
+        "scaling-filter=1",
+        "scaling-compute-hw=1",
+        "", "[class-attrs-all]", "threshold=0.0",
+    ]
+    category = (pose_config.get("categories") or [{}])[0]
+    skeleton = category.get("skeleton") or []
+    post = ["# bodypose2d post-processing (deepstream_tao_apps sample_bodypose2d_model_config) written by tao-aml:",
+            "# threshHeat and threshVectorScore from the inference spec (heatmap_threshold, paf_threshold),",
+            "# batchSize = nvinfer batch-size, numJoints and jointEdges from the pose config (skeleton, 0-based);",
+            "# the other values are NVIDIA's sample values."]
+    post += ["{}={}".format(k, v) for k, v in BODYPOSE2D_FIXED[:2]]
+    post += ["threshHeat={!r}".format(float(infer_spec.get("heatmap_threshold", 0.0))),
+             "threshVectorScore={!r}".format(float(infer_spec.get("paf_threshold", 0.0)))]
+    post += ["{}={}".format(k, v) for k, v in BODYPOSE2D_FIXED[2:]]
+    post += ["batchSize={}".format(batch), "numJoints={}".format(int(category.get("num_joints", 18)))]
+    post += ["jointEdges={}, {}".format(a - 1, b - 1) for a, b in skeleton]
+    post += ["connections={}, {}".format(a, b) for a, b in BODYPOSE2D_CONNECTIONS]
+    return {"config_infer_bodypose2d.txt": "\n".join(lines) + "\n",
+            "bodypose2d_postprocess_config.txt": "\n".join(post) + "\n"}
+
+
+# ----------------------------------------------------------------------------------- Triton
+
+def _pbtxt_tensor(name: str, dims: List[int], nchw: bool) -> str:
+    fields = ['    name: "{}"'.format(name), "    data_type: TYPE_FP32"]
+    if nchw:
+        fields.append("    format: FORMAT_NCHW")
+    fields.append("    dims: [ {} ]".format(", ".join(str(d) for d in dims)))
+    return "  {\n" + "\n".join(fields) + "\n  }"
+
+
+def triton_config(name: str, platform: str, params: Dict[str, Any], max_batch_size: int,
+                  default_file: str) -> str:
+    net = params["network"]
+    grid = [net["grid_height"], net["grid_width"]]
+    outputs = [_pbtxt_tensor(net["bbox"], [4 * net["classes"]] + grid, False),
+               _pbtxt_tensor(net["cov"], [net["classes"]] + grid, False)]
+    return "\n".join([
+        'name: "{}"'.format(name),
+        'platform: "{}"'.format(platform),
+        "max_batch_size: {}".format(max_batch_size),
+        'default_model_filename: "{}"'.format(default_file),
+        "input [\n{}\n]".format(_pbtxt_tensor(net["input"], [net["channels"], net["height"], net["width"]], True)),
+        "output [\n{}\n]".format(",\n".join(outputs)),
+        "instance_group [\n  {\n    kind: KIND_GPU\n    count: 1\n  }\n]",
+        "dynamic_batching { }",
+    ]) + "\n"
+
+
+def triton_repository(model_dir: str, target: str, params: Dict[str, Any], engine: Optional[Dict[str, Any]],
+                      with_plan: bool) -> List[str]:
+    """<target>/facenet/{config.pbtxt, 1/model.onnx} and, with_plan, <target>/facenet_trt/{config.pbtxt,
+    1/model.plan}. Returns the model names. The plan runs only where Triton's TensorRT is the one that
+    built it (TAO 5.0: TensorRT 8.5.3, Triton 23.02/23.03) and on the same GPU family."""
+    onnx = os.path.join(model_dir, "model.onnx")
+    if not os.path.isfile(onnx):
+        raise StepError("{} has no model.onnx for the Triton repository".format(model_dir))
+    batch = engine["max_batch_size"] if engine else 1
+    layout = [(TRITON_MODEL, "onnxruntime_onnx", "model.onnx", onnx)]
+    if with_plan:
+        if engine is None or not os.path.isfile(os.path.join(model_dir, engine["engine_file"])):
+            raise StepError("{} has no TensorRT engine for the Triton plan".format(model_dir))
+        layout.append((TRITON_MODEL + "_trt", "tensorrt_plan", "model.plan",
+                       os.path.join(model_dir, engine["engine_file"])))
+    for name, platform, file_name, source in layout:
+        version = os.path.join(target, name, "1")
+        os.makedirs(version, exist_ok=True)
+        shutil.copy2(source, os.path.join(version, file_name))
+        atomic_write_text(os.path.join(target, name, "config.pbtxt"),
+                          triton_config(name, platform, params, batch, file_name))
+    return [name for name, _, _, _ in layout]

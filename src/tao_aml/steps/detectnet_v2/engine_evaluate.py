@@ -1,0 +1,127 @@
+"""TAO Deploy detectnet_v2 evaluate: the mAP of the TensorRT engine on the validation images.
+
+TAO Deploy 5.0 (nvidia_tao_deploy/cv/detectnet_v2/scripts/evaluate.py) reads the images and KITTI labels
+with its own loader (-i, -l), clusters with the Experiment spec's postprocessing_config, and writes the AP
+of each class (a fraction, 11-point VOC) to <results_dir>/results.json; its mAP (their mean) is only
+printed. This step reports them as `eval/AP_<class>` and `eval/mAP` in percent, as TAO's TF1 evaluate
+reports the .hdf5 model, so the two can be compared. TAO Deploy batches with -b and drops a last partial
+batch: the default batch of 1 evaluates every image. Writes results.json, status.json, step_metrics.json,
+specs/ and engine.json (the engine's precision) into --results_dir.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from typing import Dict, List, Optional
+
+from .. import deploy_bundle, observe, tao, tracking
+from ..cli_types import name_list, positive_int
+from ..common import StepError, atomic_write_text, run_main
+from ..model_files import find_model
+from . import EXECUTABLE
+from .experiment import set_common
+from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+from .train import ROOT
+
+RESULTS = "results.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="detectnet_v2.engine_evaluate", description=__doc__)
+    add_spec_arguments(parser)
+    # An engine needs no key (TAO Deploy's evaluate and inference take none).
+    parser.add_argument("--image_width", type=positive_int, required=True)
+    parser.add_argument("--image_height", type=positive_int, required=True)
+    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
+    parser.add_argument("--engine", required=True, help="engine step output (model.engine, engine.json)")
+    parser.add_argument("--kitti", required=True, help="KITTI folder with images/ and labels/ (validation split)")
+    parser.add_argument("--results_dir", required=True)
+    parser.add_argument("--batch_size", type=positive_int, default=1)
+    return parser
+
+
+def kitti_folders(folder: str, batch_size: int) -> List[str]:
+    images, labels = os.path.join(folder, "images"), os.path.join(folder, "labels")
+    for path in (images, labels):
+        if not os.path.isdir(path):
+            raise StepError("{} has no {}/ folder: connect the KITTI converter's output".format(
+                folder, os.path.basename(path)))
+    names = [n for n in os.listdir(images) if os.path.isfile(
+        os.path.join(labels, os.path.splitext(n)[0] + ".txt"))]
+    if len(names) < batch_size:
+        raise StepError("{} holds {} labelled images, fewer than --batch_size {} (TAO Deploy would evaluate none)"
+                        .format(folder, len(names), batch_size))
+    return [images, labels]
+
+
+def engine_metrics(results: str) -> Dict[str, float]:
+    """results.json {"AP_<class>": fraction} -> eval/AP_<class> and eval/mAP in percent."""
+    if not os.path.isfile(results):
+        raise StepError("TAO Deploy evaluate finished but wrote no {}".format(results))
+    with open(results, encoding="utf-8") as handle:
+        try:
+            found = json.load(handle)
+        except ValueError as err:
+            raise StepError("{} is not JSON: {}".format(results, err)) from None
+    ap = {k: float(v) * 100.0 for k, v in found.items() if k.startswith("AP_") and isinstance(v, (int, float))}
+    if not ap:
+        raise StepError("{} holds no AP_<class> values".format(results))
+    metrics = {"eval/" + k: round(v, 4) for k, v in ap.items()}
+    metrics["eval/mAP"] = round(sum(ap.values()) / len(ap), 4)
+    return metrics
+
+
+def record(results_dir: str, metrics: Dict[str, float]) -> None:
+    """Log the metrics and add them to step_metrics.json (which tao.run wrote), for the run report."""
+    tracking.tracker().log_metrics(metrics)
+    path = os.path.join(results_dir, observe.STEP_METRICS)
+    summary = {"task": "evaluate", "family": EXECUTABLE, "metrics": {}}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+    summary["metrics"] = dict(sorted(dict(summary.get("metrics", {}), **metrics).items()))
+    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    engine = find_model(args.engine, (".engine",))
+    info = deploy_bundle.read_engine_info(args.engine)
+    if args.batch_size > info["max_batch_size"]:
+        raise StepError("--batch_size {} is larger than the engine's max_batch_size {}".format(
+            args.batch_size, info["max_batch_size"]))
+    images, labels = kitti_folders(args.kitti, args.batch_size)
+
+    def edit(tree):
+        set_common(tree, args.image_width, args.image_height, args.classes)
+
+    os.makedirs(args.results_dir, exist_ok=True)
+    spec = write_spec(args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
+                      spec_copy_path(args.results_dir, args.spec_file))
+    results = os.path.join(args.results_dir, RESULTS)
+    if os.path.exists(results):
+        os.remove(results)  # a rerun on the same output must not report the previous engine
+    tao.run(
+        tao.build_command(EXECUTABLE, "evaluate", [
+            ("--experiment_spec", spec),
+            ("--model_path", engine),
+            ("--image_dir", images),
+            ("--label_dir", labels),
+            ("--batch_size", args.batch_size),
+            ("--results_dir", args.results_dir),
+        ]),
+        args.results_dir,
+    )
+    record(args.results_dir, engine_metrics(results))
+    shutil.copy(os.path.join(args.engine, deploy_bundle.ENGINE_INFO),
+                os.path.join(args.results_dir, deploy_bundle.ENGINE_INFO))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

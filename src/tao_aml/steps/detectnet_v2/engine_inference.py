@@ -1,0 +1,73 @@
+"""TAO Deploy detectnet_v2 inference: the TensorRT engine draws boxes on images and writes KITTI labels.
+
+TAO Deploy 5.0 (nvidia_tao_deploy/cv/detectnet_v2/scripts/inference.py) reads target_classes, batch_size
+and the classwise clustering of the Inference spec and takes the engine from -m. Writes
+<results_dir>/images_annotated/, labels/, status.json and specs/ (the spec TAO read).
+"""
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from .. import deploy_bundle, spec_edit, tao
+from ..cli_types import name_list, positive_int
+from ..common import StepError, run_main
+from ..model_files import find_model
+from . import EXECUTABLE
+from .inference import ROOT, image_folder
+from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="detectnet_v2.engine_inference", description=__doc__)
+    add_spec_arguments(parser)
+    # An engine needs no key (TAO Deploy's evaluate and inference take none).
+    parser.add_argument("--image_width", type=positive_int, required=True)
+    parser.add_argument("--image_height", type=positive_int, required=True)
+    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
+    parser.add_argument("--engine", required=True, help="engine step output (model.engine, engine.json)")
+    parser.add_argument("--images", required=True, help="folder of images, or a KITTI folder with images/")
+    parser.add_argument("--results_dir", required=True)
+    parser.add_argument("--batch_size", type=positive_int, default=1)
+    return parser
+
+
+def body(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    engine = find_model(args.engine, (".engine",))
+    info = deploy_bundle.read_engine_info(args.engine)
+    if args.batch_size > info["max_batch_size"]:
+        raise StepError("--batch_size {} is larger than the engine's max_batch_size {}".format(
+            args.batch_size, info["max_batch_size"]))
+    images = image_folder(args.images)
+
+    def edit(tree):
+        # The engine comes from -m: the spec names no .hdf5 model (tlt_config stays empty).
+        tree.remove("inferencer_config.tlt_config.model")
+        tree.set("inferencer_config.image_width", args.image_width)
+        tree.set("inferencer_config.image_height", args.image_height)
+        tree.set("inferencer_config.batch_size", args.batch_size)
+        spec_edit.set_inference_classes(tree, args.classes)
+
+    os.makedirs(args.results_dir, exist_ok=True)
+    spec = write_spec(args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
+                      spec_copy_path(args.results_dir, args.spec_file))
+    tao.run(
+        tao.build_command(EXECUTABLE, "inference", [
+            ("--experiment_spec", spec),
+            ("--model_path", engine),
+            ("--image_dir", images),
+            ("--batch_size", args.batch_size),
+            ("--results_dir", args.results_dir),
+        ]),
+        args.results_dir,
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
