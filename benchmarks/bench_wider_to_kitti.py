@@ -164,6 +164,13 @@ def levers(images_dir: Path, repeat: int) -> None:
         for label, encode in encoders:
             row(label, encode, lambda i, encode=encode: len(encode(i)))
 
+    rows.append(("PNG decode to 3 channels with libpng (cv2.imdecode), as tf.image.decode_png(channels=3)", 0.0, ""))
+    for label, encode in (("  the notebook's file (cv2.imwrite, 3 channels)", cv2_png(three_arrays)),
+                          ("  the step's 3-channel file", step_png(3, wider_to_kitti.DEFLATE)),
+                          ("  the step's 1-channel file", step_png(1, wider_to_kitti.DEFLATE))):
+        files = [np.frombuffer(encode(i), np.uint8) for i in range(count)]
+        row(label, lambda i, files=files: cv2.imdecode(files[i], cv2.IMREAD_COLOR))
+
     print(f"per image on one core, median of {repeat} passes over {count} images:")
     for label, ms, kb in rows:
         print(f"{label:70s} {ms:6.2f} ms  {kb}" if ms else label)
