@@ -134,7 +134,7 @@ def test_shipped_template_names_are_unique() -> None:
     for path in sorted(Path(spec_templates.SHIPPED).glob("*/*")):
         seen.setdefault(path.name, []).append(path.parent.name)
     assert {name: folders for name, folders in seen.items() if len(folders) > 1} == {
-        "README.md": ["bodypose", "facenet"]}
+        "README.md": ["bodypose", "detectnet_v2", "facenet"]}
 
 
 # The venv's setuptools (65) calls [tool.setuptools] beta; the build requires setuptools>=68, where it is not.
@@ -154,5 +154,5 @@ def test_a_non_editable_install_ships_the_templates(tmp_path: Path, monkeypatch)
     build_py.ensure_finalized()
     built = {Path(path).relative_to(build_py.build_lib).as_posix() for path in build_py.get_outputs(False)}
     templates = {path.relative_to(REPO / "src").as_posix() for path in Path(spec_templates.SHIPPED).glob("*/*")}
-    assert len(templates) == 14 and templates <= built
+    assert len(templates) == 20 and templates <= built
     assert "tao_aml/steps/spec_templates.py" in built

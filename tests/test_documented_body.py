@@ -23,7 +23,7 @@ from tao_aml.render import RunShape, rest_body
 from tao_aml.submit import build_job
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINES = ["facenet", "bodypose"]
+PIPELINES = ["facenet", "bodypose", "detectnet_v2"]
 DISTRIBUTED = {"train", "retrain"}
 SHAPES = [(1, 1), (2, 4)]
 LITERAL_FIELDS = (("resources", "instance_count"), ("resources", "instance_type"),
@@ -105,7 +105,8 @@ def test_designer_components_published_by_register_have_literal_counts(shape: tu
     assets = plan(REPO, Refs("0.1.0"), RunShape(*shape))
     pipelines = {asset.entity.name: asset.entity for asset in assets if asset.kind == "pipeline component"}
     suffix = "" if shape == (1, 1) else f"_{shape[0]}x{shape[1]}"
-    assert set(pipelines) == {f"tao_facenet_pipeline{suffix}", f"tao_bodypose_pipeline{suffix}"}
+    assert set(pipelines) == {f"tao_facenet_pipeline{suffix}", f"tao_bodypose_pipeline{suffix}",
+                              f"tao_detectnet_v2_pipeline{suffix}"}
     for entity in pipelines.values():
         spec = entity._to_rest_object().properties.component_spec
         body = json.loads(json.dumps(spec, default=str))

@@ -159,8 +159,10 @@ def assert_observed(store: str, steps: dict) -> None:
     assert card["tags"]["parameters_after_pruning"] == "1" and card["tags"]["family"] == "detectnet_v2"
     # The engine's mAP (TAO Deploy's AP fraction, in percent like the .hdf5 model's) and precision become tags.
     assert report["engine_check"] == {"metric": "eval/mAP", "model": "pruned + retrained", "model_value": 50.0,
-                                      "engine_value": 49.0, "drop": 1.0, "precision": "int8"}
+                                      "engine_value": 49.0, "drop": 1.0, "precision": "int8",
+                                      "int8_route": "ptq_calibration"}
     assert "| eval/mAP | 50 | 49 | 1 |" in markdown
+    assert "INT8 route: post-training calibration (PTQ) on training images" in markdown
     assert {k: card["tags"][k] for k in ("engine_accuracy", "engine_accuracy_drop", "engine_precision")} == {
         "engine_accuracy": "49", "engine_accuracy_drop": "1", "engine_precision": "int8"}
     assert {"README.md", "deepstream/config_infer_facenet_onnx.txt", "deepstream/config_infer_facenet_engine.txt",

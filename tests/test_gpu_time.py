@@ -35,7 +35,7 @@ def test_estimates_follow_epochs_images_precision_gpus_and_size() -> None:
 
 
 def test_every_gpu_component_has_an_estimate() -> None:
-    for name in ("facenet", "bodypose"):
+    for name in ("facenet", "bodypose", "detectnet_v2"):
         for step in build_job(name, []).steps:
             if step.compute_input == "gpu_compute":
                 assert step.gpu_hours is not None, (name, step.name, step.component)
@@ -82,3 +82,11 @@ def test_a_malformed_estimate_is_refused(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         report.build_parser().parse_args(["--output_dir", str(tmp_path), "--gpu_hours_estimate", "train=lots"])
     assert "'train=lots' is not STAGE=HOURS" in capsys.readouterr().err
+
+
+def test_a_user_data_set_is_estimated_from_images_per_split_or_an_assumed_size() -> None:
+    def train(settings):
+        return {s.name: s.gpu_hours for s in build_job("detectnet_v2", ["use_amp=false", *settings]).steps}["train"]
+    fixed = gpu_time.TABLE["tao_detectnet_v2_train"].fixed_s / 3600
+    assumed, cut = train([]) - fixed, train(["images_per_split=100"]) - fixed
+    assert cut == pytest.approx(assumed * 100 / gpu_time.ASSUMED_USER_IMAGES["train"], abs=0.002)

@@ -378,7 +378,7 @@ def test_bad_pipeline_workdir_or_docker_is_refused_with_a_clear_message(
 ) -> None:
     workdir = tmp_path / "work"
     assert main(["run", "facenets", "--local", "--workdir", str(workdir)]) == 2
-    assert "no pipeline 'facenets'; known pipelines: bodypose, facenet" in capsys.readouterr().err
+    assert "no pipeline 'facenets'; known pipelines: bodypose, detectnet_v2, facenet" in capsys.readouterr().err
 
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")

@@ -19,7 +19,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from . import __version__
+from . import __version__, gpu_time
 from .pipelines import REPO_ROOT, SettingError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AZURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -93,6 +93,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if estimated:
         print(f"estimated GPU-hours: {sum(estimated):.3g} (guesses in src/tao_aml/gpu_time.py, for an A100 unless "
               "--serverless names another size; the run report prints the measured ones beside them)")
+        if args.pipeline in gpu_time.USER_DATASET_PIPELINES and not built.inputs.get(gpu_time.LIMIT_INPUT):
+            assumed = gpu_time.ASSUMED_USER_IMAGES
+            print(f"  your data set's size is unknown before it is read: the estimate ASSUMES {assumed['train']:,} "
+                  f"training and {assumed['val']:,} validation images (KITTI's size); --set images_per_split=N "
+                  "estimates N per split")
     print("pipeline inputs" + (f" (profile {args.profile}, then --set)" if args.profile else "") + ":")
     for name, value in built.inputs.items():
         print(f"  {name} = {'(not set)' if value is None else format_value(value)}")

@@ -144,9 +144,12 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
             settings.run[name] = value
         else:
             settings.inputs[name] = value
+    classes_port = pipeline.component.inputs.get("classes")
+    classes_text = settings.inputs.get("classes", classes_port.default if classes_port else None)
+    classes = [c.strip() for c in str(classes_text).split(",") if c.strip()] if classes_text else None
     for step, overrides in settings.spec_overrides.items():
         input_name, template, root = override_inputs[step]
-        problems += [f"--set {step}.: {message}" for message in check_spec(template, root, overrides)]
+        problems += [f"--set {step}.: {message}" for message in check_spec(template, root, overrides, classes)]
         settings.inputs[input_name] = ";".join(overrides)
     if problems:
         raise SettingError("\n".join(problems))

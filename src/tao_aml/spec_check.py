@@ -33,12 +33,20 @@ SPEC_ROOTS = {
 }
 
 
-def check_spec(path: Path, root: str, overrides: list[str] | None = None) -> list[str]:
-    """Every problem of a template after the overrides are applied; [] when TAO 5.0 accepts it."""
+def check_spec(path: Path, root: str, overrides: list[str] | None = None,
+               classes: list[str] | None = None) -> list[str]:
+    """Every problem of a template after the overrides are applied; [] when TAO 5.0 accepts it.
+
+    With `classes`, the class blocks are first made per class as the steps do (spec_edit.set_classes),
+    so per-class overrides (`target_classes[car].class_weight=4`) are checked against the run's classes."""
     if root in bpnet_specs.PATH_FIELDS:
         return bpnet_specs.template_problems(str(path), root, overrides or [])
     try:
         tree = prototext.parse(path.read_text(encoding="utf-8"), str(path))
+        if classes and root == "Experiment":
+            spec_edit.set_classes(tree, classes)
+        elif classes and root == "Inference":
+            spec_edit.set_inference_classes(tree, classes)
         spec_edit.apply_overrides(tree, root, overrides or [], "overrides")
     except StepError as err:
         return [str(err)]

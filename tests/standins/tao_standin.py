@@ -667,6 +667,8 @@ def dn_train(ctx: Ctx) -> None:
     ctx.status.write(message="Saving trained model.")
     weights = os.path.join(results_dir, "weights", a.model_name + ".hdf5")
     placeholder(weights, {"kind": "detectnet_v2-model", "epochs": num_epochs,
+                          # training_config.enable_qat: TAO converts the model to QAT (QDQ nodes, tensor scales).
+                          "qat": str(pget(spec, "training_config.enable_qat")).lower() == "true",
                           "classes": dn_target_classes(spec), "input": [
                               int(pget(spec, "augmentation_config.preprocessing.output_image_channel") or 3),
                               int(pget(spec, "augmentation_config.preprocessing.output_image_height")),
@@ -821,6 +823,13 @@ def dn_export(ctx: Ctx) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     onnx_models.save(onnx_models.detectnet_v2(width, height, [box], classes), output)
     write_engine(ctx)
+    # keras_exporter.py: with --cal_json_file and a QAT model (tensor scales found), writes
+    # {"tensor_scales": {tensor: scale}}; a model without QAT scales writes nothing there.
+    if a.cal_json_file and dn_model_qat(a.model):
+        os.makedirs(os.path.dirname(os.path.abspath(a.cal_json_file)), exist_ok=True)
+        with open(a.cal_json_file, "w") as handle:
+            json.dump({"tensor_scales": {"input_1": 1.0, "output_cov/Sigmoid": 0.99, "output_bbox/BiasAdd": 12.5}},
+                      handle, indent=4)
     if a.gen_ds_config:
         folder = os.path.dirname(output)
         with open(os.path.join(folder, "labels.txt"), "w") as handle:
@@ -829,6 +838,15 @@ def dn_export(ctx: Ctx) -> None:
             handle.write("net-scale-factor: 0.00392156862745098\n"
                          f"num-detected-classes: {len(dn_target_classes(spec))}\n")
     ctx.status.write("SUCCESS", "Export finished successfully.")
+
+
+def dn_model_qat(path: str) -> bool:
+    """Whether the model train wrote was trained with training_config.enable_qat (QAT scales in it)."""
+    try:
+        with open(path) as handle:
+            return bool(json.load(handle).get("qat"))
+    except (OSError, ValueError):
+        return False
 
 
 def dn_model_shape(path: str) -> tuple[int, int, int, int]:
@@ -871,8 +889,27 @@ def deploy_gen_trt_engine(ctx: Ctx) -> None:
     if not a.model_path.endswith(("etlt", "onnx", "uff")):
         raise TaskError("TAO Deploy gen_trt_engine action accepts either .onnx, .uff or .etlt file extension")
     need_key(a.model_path, a.key)
-    if a.engine_file is not None or a.data_type == "int8":
-        spec = load_proto(a.experiment_spec)
+    spec = load_proto(a.experiment_spec)
+    # gen_trt_engine.py: is_qat=experiment_spec.training_config.enable_qat; builder: force_ptq disables it.
+    is_qat = str(pget(spec, "training_config.enable_qat")).lower() == "true" and not a.force_ptq
+    if is_qat:
+        # engine/builder.py create_engine / calibration_cache_from_dict
+        if a.data_type != "int8":
+            raise TaskError(f"QAT model only supports data_type int8 but {a.data_type} was provided.")
+        if not a.cal_json_file or not os.path.exists(a.cal_json_file):
+            raise TaskError(f"Calibration JSON file is required for QAT but {a.cal_json_file} does not exist.")
+        with open(a.cal_json_file) as handle:
+            scales = json.load(handle)["tensor_scales"]
+        if a.cal_cache_file is not None and os.path.exists(a.cal_cache_file):
+            raise TaskError("A pre-existing cache file exists. Please delete this file and re-run export.")
+        ctx.maybe_fail()
+        if a.cal_cache_file is not None:
+            placeholder(a.cal_cache_file, {"kind": "calibration-cache", "from": "qat_tensor_scales",
+                                           "tensors": sorted(scales)})
+        if a.engine_file is not None:
+            placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type, "qat": True,
+                                        "max_batch_size": a.max_batch_size, "classes": dn_target_classes(spec)})
+    elif a.engine_file is not None or a.data_type == "int8":
         if a.data_type == "int8":
             if a.cal_cache_file is None:
                 raise TaskError("INT8 needs --cal_cache_file (TAO Deploy 5.0 crashes without one)")

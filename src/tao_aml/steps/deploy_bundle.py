@@ -63,8 +63,9 @@ def read_engine_info(folder: str) -> Dict[str, Any]:
 
 
 def write_engine_info(folder: str, engine: str, data_type: str, max_batch_size: int,
-                      calibration_cache: Optional[str]) -> None:
+                      calibration_cache: Optional[str], int8_route: Optional[str] = None) -> None:
     info = {"engine_file": os.path.basename(engine), "data_type": data_type, "max_batch_size": max_batch_size,
+            "int8_route": int8_route,
             "calibration_cache": os.path.basename(calibration_cache) if calibration_cache else None,
             "tensorrt": "8.5.3", "built_with": "TAO 5.0 (nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy or -tf1.15.5)"}
     atomic_write_text(os.path.join(folder, ENGINE_INFO), json.dumps(info, indent=2) + "\n")

@@ -227,6 +227,12 @@ def summarize(
             "time": timing, "stages": stages}
 
 
+INT8_ROUTES = {
+    "ptq_calibration": "post-training calibration (PTQ) on training images",
+    "qat_scales": "tensor scales from quantization-aware training (QAT, the export's cal.json); no calibration images",
+}
+
+
 def engine_check(stages: Dict[str, Dict[str, object]]) -> Optional[Dict[str, object]]:
     """The engine's accuracy beside the pruned and retrained model's, on the same metric, and the drop."""
     if "engine_evaluation" not in stages or "retrained_evaluation" not in stages:
@@ -241,9 +247,12 @@ def engine_check(stages: Dict[str, Dict[str, object]]) -> Optional[Dict[str, obj
                  if port in stages and stages[port].get("engine")), {})
     assert isinstance(info, dict)
     engine_value = float(engine_metrics[primary[0]])
-    return {"metric": primary[0], "model": "pruned + retrained", "model_value": primary[1],
-            "engine_value": engine_value, "drop": round(primary[1] - engine_value, 6),
-            "precision": info.get("data_type")}
+    check = {"metric": primary[0], "model": "pruned + retrained", "model_value": primary[1],
+             "engine_value": engine_value, "drop": round(primary[1] - engine_value, 6),
+             "precision": info.get("data_type")}
+    if info.get("int8_route"):  # detectnet_v2 INT8 engines: PTQ calibration or QAT tensor scales
+        check["int8_route"] = info["int8_route"]
+    return check
 
 
 def _fmt(value: object) -> str:
@@ -300,6 +309,9 @@ def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
                   "|---|---|---|---|",
                   "| {} | {} | {} | {} |".format(check["metric"], _fmt(check["model_value"]),
                                                 _fmt(check["engine_value"]), _fmt(check["drop"])), ""]
+        route = INT8_ROUTES.get(str(check.get("int8_route")))
+        if route:
+            lines += ["INT8 route: " + route, ""]
     if grid:
         lines += ["## Inference previews", "", "![previews]({})".format(grid), ""]
     return "\n".join(lines)

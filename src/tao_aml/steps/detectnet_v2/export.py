@@ -10,12 +10,15 @@ import sys
 from typing import List, Optional
 
 from .. import tao
-from ..cli_types import name_list
+from ..cli_types import boolean, name_list
 from ..common import StepError, atomic_write_text, run_main
 from ..model_files import find_model
 from . import EXECUTABLE
 
 ONNX_NAME = "model.onnx"
+# TAO 5.0 TF1 export (nvidia_tao_tf1/cv/common/export/app.py `--cal_json_file`, "Dictionary containing tensor
+# scale for QAT models"): keras_exporter.py writes {"tensor_scales": {...}} there when the model has QAT scales.
+CAL_JSON_NAME = "cal.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--classes", type=name_list, required=True)
+    parser.add_argument("--qat", type=boolean, default=False,
+                        help="the model was retrained with QAT: also write its tensor scales to cal.json")
     return parser
 
 
@@ -32,20 +37,26 @@ def body(argv: Optional[List[str]]) -> None:
     model = find_model(args.model)
     os.makedirs(args.output_dir, exist_ok=True)
     onnx = os.path.join(args.output_dir, ONNX_NAME)
-    if os.path.exists(onnx):
-        # TAO refuses to overwrite; a rerun of this step on the same output starts clean.
-        os.remove(onnx)
+    cal_json = os.path.join(args.output_dir, CAL_JSON_NAME)
+    for stale in (onnx, cal_json):
+        if os.path.exists(stale):
+            # TAO refuses to overwrite; a rerun of this step on the same output starts clean.
+            os.remove(stale)
     tao.run(
         tao.build_command(EXECUTABLE, "export", [
             ("--model", model),
             ("--output_file", onnx),
             ("--key", args.key),
+            ("--cal_json_file", cal_json if args.qat else None),
             ("--results_dir", args.output_dir),
         ]),
         args.output_dir,
     )
     if not os.path.isfile(onnx):
         raise StepError("TAO export finished but wrote no {}".format(onnx))
+    if args.qat and not os.path.isfile(cal_json):
+        raise StepError("TAO export of a QAT model wrote no tensor scales {}: was the model retrained with "
+                        "training_config.enable_qat true?".format(cal_json))
     atomic_write_text(os.path.join(args.output_dir, "labels.txt"), "\n".join(args.classes) + "\n")
 
 

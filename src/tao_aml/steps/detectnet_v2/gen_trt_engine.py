@@ -13,11 +13,12 @@ import sys
 from typing import List, Optional
 
 from .. import deploy_bundle, tao
-from ..cli_types import positive_int
+from ..cli_types import boolean, positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
 from . import EXECUTABLE
 from .experiment import set_common
+from .export import CAL_JSON_NAME
 from .spec_files import add_spec_arguments, spec_copy_path, write_spec
 from .train import ROOT, add_model_arguments
 
@@ -36,18 +37,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cal_batches", type=positive_int, default=10)
     parser.add_argument("--cal_batch_size", type=positive_int, default=8)
     parser.add_argument("--max_batch_size", type=positive_int, default=16)
+    parser.add_argument("--qat", type=boolean, default=False,
+                        help="the model was retrained with QAT: INT8 from its tensor scales (cal.json of the "
+                             "export), no calibration images")
     return parser
+
+
+def int8_route(data_type: str, qat: bool) -> Optional[str]:
+    """How TAO Deploy gets INT8 scales: `qat_scales` (cal.json) or `ptq_calibration` (images); None for fp32/fp16."""
+    if data_type != "int8":
+        return None
+    return "qat_scales" if qat else "ptq_calibration"
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     onnx = find_model(args.onnx_model, (".onnx",))
+    route = int8_route(args.data_type, args.qat)
     cal_images = os.path.join(args.cal_kitti, "images")
-    if args.data_type == "int8" and not os.path.isdir(cal_images):
+    cal_json = os.path.join(args.onnx_model, CAL_JSON_NAME)
+    if args.qat and args.data_type != "int8":
+        # TAO Deploy (engine/builder.py): "QAT model only supports data_type int8".
+        raise StepError("qat is true but engine_precision is {}: a QAT model builds only INT8 engines "
+                        "(TAO Deploy refuses others); set engine_precision=int8 or qat=false".format(args.data_type))
+    if route == "qat_scales" and not os.path.isfile(cal_json):
+        raise StepError("qat is true but {} does not exist: connect the export of the QAT-retrained model".format(
+            cal_json))
+    if route == "ptq_calibration" and not os.path.isdir(cal_images):
         raise StepError("INT8 calibration needs images: {} does not exist".format(cal_images))
 
     def edit(tree):
         set_common(tree, args.image_width, args.image_height, args.classes)
+        # TAO Deploy's gen_trt_engine reads is_qat from training_config.enable_qat of this spec.
+        tree.set("training_config.enable_qat", bool(args.qat))
 
     os.makedirs(args.output_dir, exist_ok=True)
     spec = write_spec(
@@ -55,7 +77,10 @@ def body(argv: Optional[List[str]]) -> None:
         spec_copy_path(args.output_dir, args.spec_file),
     )
     engine = os.path.join(args.output_dir, ENGINE_NAME)
-    int8 = args.data_type == "int8"
+    int8 = route == "ptq_calibration"
+    cache = os.path.join(args.output_dir, CAL_CACHE_NAME)
+    if route == "qat_scales" and os.path.exists(cache):
+        os.remove(cache)  # TAO Deploy writes the cache from cal.json and refuses an existing one
     tao.run(
         tao.build_command(EXECUTABLE, "gen_trt_engine", [
             ("--model_path", onnx),
@@ -63,7 +88,8 @@ def body(argv: Optional[List[str]]) -> None:
             ("--experiment_spec", spec),
             ("--data_type", args.data_type),
             ("--cal_image_dir", cal_images if int8 else None),
-            ("--cal_cache_file", os.path.join(args.output_dir, CAL_CACHE_NAME) if int8 else None),
+            ("--cal_cache_file", cache if route else None),
+            ("--cal_json_file", cal_json if route == "qat_scales" else None),
             ("--batches", args.cal_batches if int8 else None),
             ("--batch_size", args.cal_batch_size if int8 else None),
             ("--max_batch_size", args.max_batch_size),
@@ -75,7 +101,7 @@ def body(argv: Optional[List[str]]) -> None:
     if not os.path.isfile(engine):
         raise StepError("TAO gen_trt_engine finished but wrote no {}".format(engine))
     deploy_bundle.write_engine_info(args.output_dir, engine, args.data_type, args.max_batch_size,
-                                    os.path.join(args.output_dir, CAL_CACHE_NAME) if int8 else None)
+                                    cache if route else None, int8_route=route)
     labels = os.path.join(args.onnx_model, "labels.txt")
     if os.path.isfile(labels):
         shutil.copy(labels, os.path.join(args.output_dir, "labels.txt"))

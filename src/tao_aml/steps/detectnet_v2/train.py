@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from .. import launch
-from ..cli_types import name_list, positive_int
+from ..cli_types import boolean, name_list, positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
 from . import EXECUTABLE
@@ -48,7 +48,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
     launch.add_training_arguments(parser)
+    parser.add_argument("--qat", type=boolean, default=False,
+                        help="quantization-aware training: training_config.enable_qat true "
+                             "(retrain of the pruned model)")
+    parser.add_argument("--backbone", default=None,
+                        help="NGC pretrained_detectnet_v2 version (resnet18, ... or the full NGC name): sets "
+                             "model_config.arch and num_layers to match it")
     return parser
+
+
+# NGC nvidia/tao/pretrained_detectnet_v2 versions -> (model_config.arch, num_layers or None).
+BACKBONES = {
+    "resnet10": ("resnet", 10), "resnet18": ("resnet", 18), "resnet34": ("resnet", 34), "resnet50": ("resnet", 50),
+    "vgg16": ("vgg", 16), "vgg19": ("vgg", 19), "googlenet": ("googlenet", None),
+    "mobilenet_v1": ("mobilenet_v1", None), "mobilenet_v2": ("mobilenet_v2", None),
+    "squeezenet": ("squeezenet", None), "darknet19": ("darknet", 19), "darknet53": ("darknet", 53),
+}
+
+
+def set_backbone(tree, backbone: Optional[str]) -> None:
+    if not backbone:
+        return
+    version = backbone.rsplit(":", 1)[-1]
+    if version not in BACKBONES:
+        raise StepError("backbone {!r}: not one of the pretrained_detectnet_v2 versions this step knows: {}".format(
+            backbone, ", ".join(sorted(BACKBONES))))
+    arch, layers = BACKBONES[version]
+    tree.set("model_config.arch", arch)
+    if layers is not None:
+        tree.set("model_config.num_layers", layers)
+    elif tree.get("model_config").has("num_layers"):
+        tree.get("model_config").remove("num_layers")
+    if version == "resnet34":  # NVIDIA's pretrained_detectnet_v2 model card: all_projections false for ResNet-34
+        tree.set("model_config.all_projections", False)
 
 
 LEARNING_RATES = (
@@ -69,6 +101,11 @@ def body(argv: Optional[List[str]]) -> None:
         tree.set("model_config.pretrained_model_file", pretrained)
         tree.set("training_config.num_epochs", args.epochs)
         tree.set("training_config.batch_size_per_gpu", args.batch_size)
+        set_backbone(tree, args.backbone)
+        if args.qat:
+            # TAO 5.0: training_config.enable_qat converts the (pruned) model to QAT and trains it so;
+            # export then writes the tensor scales (--cal_json_file) and TAO Deploy reads is_qat from this field.
+            tree.set("training_config.enable_qat", True)
         if args.scale_learning_rate:
             scaled = launch.scale_learning_rates({p: float(tree.get(p)) for p in LEARNING_RATES}, gpus)
             for path, value in scaled.items():
