@@ -110,8 +110,7 @@ class TaskObserver:
         self._report(sizes, 0)
 
     def _write_summary(self) -> None:
-        summary = {"task": self.task, "family": self.family, "metrics": dict(sorted(self.reported.items()))}
-        atomic_write_text(os.path.join(self.results_dir, STEP_METRICS), json.dumps(summary, indent=2) + "\n")
+        write_step_metrics(self.results_dir, self.task, self.family, self.reported)
 
     @staticmethod
     def _log_guarded(action) -> None:  # type: ignore[no-untyped-def]
@@ -119,3 +118,20 @@ class TaskObserver:
             action()
         except Exception:  # what happened is reported, never made to fail the step
             LOG.warning("could not record what the task produced", exc_info=True)
+
+
+def write_step_metrics(results_dir: str, task: str, family: str, metrics: Metrics) -> None:
+    """<results>/step_metrics.json: what a step reported, which the run report reads."""
+    summary = {"task": task, "family": family, "metrics": dict(sorted(metrics.items()))}
+    atomic_write_text(os.path.join(results_dir, STEP_METRICS), json.dumps(summary, indent=2) + "\n")
+
+
+def add_step_metrics(results_dir: str, task: str, family: str, metrics: Metrics) -> None:
+    """Metrics a step found after TAO ended, added to the step_metrics.json its task wrote."""
+    path = os.path.join(results_dir, STEP_METRICS)
+    recorded: Metrics = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+        task, family, recorded = summary.get("task", task), summary.get("family", family), summary.get("metrics", {})
+    write_step_metrics(results_dir, task, family, dict(recorded, **metrics))

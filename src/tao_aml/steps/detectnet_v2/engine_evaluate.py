@@ -17,12 +17,11 @@ import sys
 from typing import Dict, List, Optional
 
 from .. import deploy_bundle, observe, tao, tracking
-from ..cli_types import name_list, positive_int
-from ..common import StepError, atomic_write_text, run_main
-from ..model_files import find_model
+from ..common import StepError, run_main
 from . import EXECUTABLE
+from .engine_args import add_engine_arguments, engine_for
 from .experiment import set_common
-from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+from .spec_files import spec_copy_path, write_spec
 from .train import ROOT
 
 RESULTS = "results.json"
@@ -30,15 +29,8 @@ RESULTS = "results.json"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="detectnet_v2.engine_evaluate", description=__doc__)
-    add_spec_arguments(parser)
-    # An engine needs no key (TAO Deploy's evaluate and inference take none).
-    parser.add_argument("--image_width", type=positive_int, required=True)
-    parser.add_argument("--image_height", type=positive_int, required=True)
-    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
-    parser.add_argument("--engine", required=True, help="engine step output (model.engine, engine.json)")
+    add_engine_arguments(parser)
     parser.add_argument("--kitti", required=True, help="KITTI folder with images/ and labels/ (validation split)")
-    parser.add_argument("--results_dir", required=True)
-    parser.add_argument("--batch_size", type=positive_int, default=1)
     return parser
 
 
@@ -76,22 +68,12 @@ def engine_metrics(results: str) -> Dict[str, float]:
 def record(results_dir: str, metrics: Dict[str, float]) -> None:
     """Log the metrics and add them to step_metrics.json (which tao.run wrote), for the run report."""
     tracking.tracker().log_metrics(metrics)
-    path = os.path.join(results_dir, observe.STEP_METRICS)
-    summary = {"task": "evaluate", "family": EXECUTABLE, "metrics": {}}
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            summary = json.load(handle)
-    summary["metrics"] = dict(sorted(dict(summary.get("metrics", {}), **metrics).items()))
-    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+    observe.add_step_metrics(results_dir, "evaluate", EXECUTABLE, metrics)
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
-    engine = find_model(args.engine, (".engine",))
-    info = deploy_bundle.read_engine_info(args.engine)
-    if args.batch_size > info["max_batch_size"]:
-        raise StepError("--batch_size {} is larger than the engine's max_batch_size {}".format(
-            args.batch_size, info["max_batch_size"]))
+    engine = engine_for(args.engine, args.batch_size)
     images, labels = kitti_folders(args.kitti, args.batch_size)
 
     def edit(tree):

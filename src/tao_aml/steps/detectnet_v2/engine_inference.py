@@ -10,36 +10,24 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import deploy_bundle, spec_edit, tao
-from ..cli_types import name_list, positive_int
-from ..common import StepError, run_main
-from ..model_files import find_model
+from .. import spec_edit, tao
+from ..common import run_main
 from . import EXECUTABLE
+from .engine_args import add_engine_arguments, engine_for
 from .inference import ROOT, image_folder
-from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+from .spec_files import spec_copy_path, write_spec
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="detectnet_v2.engine_inference", description=__doc__)
-    add_spec_arguments(parser)
-    # An engine needs no key (TAO Deploy's evaluate and inference take none).
-    parser.add_argument("--image_width", type=positive_int, required=True)
-    parser.add_argument("--image_height", type=positive_int, required=True)
-    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
-    parser.add_argument("--engine", required=True, help="engine step output (model.engine, engine.json)")
+    add_engine_arguments(parser)
     parser.add_argument("--images", required=True, help="folder of images, or a KITTI folder with images/")
-    parser.add_argument("--results_dir", required=True)
-    parser.add_argument("--batch_size", type=positive_int, default=1)
     return parser
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
-    engine = find_model(args.engine, (".engine",))
-    info = deploy_bundle.read_engine_info(args.engine)
-    if args.batch_size > info["max_batch_size"]:
-        raise StepError("--batch_size {} is larger than the engine's max_batch_size {}".format(
-            args.batch_size, info["max_batch_size"]))
+    engine = engine_for(args.engine, args.batch_size)
     images = image_folder(args.images)
 
     def edit(tree):
