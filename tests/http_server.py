@@ -7,18 +7,25 @@
         server.require_bearer("/v2/", "secret")       # 401 without that bearer token
         server.add_unsized("/cut.zip", data, cut_after=500)  # no Content-Length, body ends at byte 500
         server.expire_signed("/ngc-storage/")         # signed URLs there answer 403, as S3 does once expired
+        server.validators("/data.zip", etag=False)    # only Last-Modified identifies the file
+        server.ignore_if_range("/data.zip")           # a lying server: 206 for a file that changed
+        server.trickle("/slow.zip", 1000, 0.2)        # states 1000 bytes, sends one every 0.2 s
         url = server.url("/data.zip")
         ...
         assert server.requests_for("/data.zip")[-1].headers.get("range") == "bytes=1000-"
 
-Files are served from `root` (GET and HEAD, single-range requests answered with 206 / 416);
+Files are served from `root` (GET and HEAD, single-range requests answered with 206 / 416), with a
+strong ETag (from the content) and Last-Modified (from the file's mtime), and If-Range honoured as a
+server must: a Range whose If-Range does not match the file is ignored and the whole file sent (200);
 `add_json`, `add_redirect` (to any URL, `file://` included), `add_bytes`, `add_html` (an error or sign-in
-page answered with 200, as some hosts do) and `add_unsized` add routes. `add_ngc_model` publishes a fake NGC model
+page answered with 200, as some hosts do), `add_status` (any status and reason phrase), `add_unsized` and
+`trickle` add routes. `add_ngc_model` publishes a fake NGC model
 the way api.ngc.nvidia.com does (file listing, per-file download redirecting to signed storage).
 The `http_server` fixture gives one server on `tmp_path / "www"` (make it available with
 `from http_server import http_server  # noqa: F401` in tests/conftest.py, or call `serving`).
 """
 
+import email.utils
 import hashlib
 import json
 import os
@@ -66,7 +73,10 @@ class FakeServer:
     _bearer: list[tuple[str, str]] = field(default_factory=list)
     _expired: list[str] = field(default_factory=list)
     _routes: dict[str, Callable[["_Handler"], None]] = field(default_factory=dict)
+    _validators: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    _ignore_if_range: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def url(self, path: str) -> str:
         """Absolute URL for a server path (quoted as needed)."""
@@ -87,6 +97,40 @@ class FakeServer:
     def expire_signed(self, prefix: str) -> None:
         """Requests under `prefix` that carry a query (a signed URL) get S3's 403 for an expired signature."""
         self._expired.append(prefix)
+
+    def validators(self, path: str, etag: bool = True, last_modified: bool = True) -> None:
+        """Which of ETag and Last-Modified the file at `path` is served with (both by default)."""
+        self._validators[path] = (etag, last_modified)
+
+    def ignore_if_range(self, path: str) -> None:
+        """Answer a Range request for `path` with 206 even when its If-Range no longer matches (a lying server)."""
+        self._ignore_if_range.add(path)
+
+    def trickle(self, path: str, length: int, interval: float, in_headers: bool = False) -> None:
+        """`path` states Content-Length `length` and then sends one byte every `interval` seconds (or, with
+        `in_headers`, sends its status line and then one header byte every `interval` seconds) until the
+        client goes away: a server that never stops and never finishes."""
+
+        def trickle(handler: "_Handler") -> None:
+            if in_headers:  # a header line that never ends
+                handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                chunks = iter(lambda: b"a", None)
+            else:
+                handler.send_response(200)
+                handler.send_header("Content-Length", str(length))
+                handler.end_headers()
+                chunks = (b"x" for _ in range(length))
+            try:
+                for chunk in chunks:
+                    handler.wfile.write(chunk)
+                    handler.wfile.flush()
+                    if self.stopping.wait(interval):
+                        break
+            except OSError:
+                pass  # the client hung up, as it should
+            handler.close_connection = True
+
+        self._routes[path] = trickle
 
     def add_bytes(self, path: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self._routes[path] = lambda h: h.send_body(200, body, content_type)
@@ -109,6 +153,16 @@ class FakeServer:
             handler.close_connection = True
 
         self._routes[path] = unsized
+
+    def add_status(self, path: str, status: int, reason: str) -> None:
+        """`path` answers `status` with its own reason phrase (which may hold anything, escape codes too)."""
+
+        def answer(handler: "_Handler") -> None:
+            handler.send_response(status, reason)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        self._routes[path] = answer
 
     def add_json(self, path: str, document: object) -> None:
         self.add_bytes(path, json.dumps(document).encode("utf-8"), "application/json")
@@ -199,12 +253,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve_file(route, request.headers.get("range"))
 
     def _serve_file(self, route: str, range_header: str | None) -> None:
-        root = self.server_state.root.resolve()
+        state = self.server_state
+        root = state.root.resolve()
         target = (root / route.lstrip("/")).resolve()
         if root not in target.parents or not target.is_file():
             self.send_body(404, b"not found", "text/plain")
             return
         data = target.read_bytes()
+        with_etag, with_modified = state._validators.get(route, (True, True))
+        validators = {
+            "ETag": f'"{hashlib.sha256(data).hexdigest()[:16]}"' if with_etag else None,
+            "Last-Modified": email.utils.formatdate(target.stat().st_mtime, usegmt=True) if with_modified else None,
+        }
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and if_range not in validators.values() and route not in state._ignore_if_range:
+            range_header = None  # the file changed: RFC 9110 says send all of it
         start, end, status = 0, len(data), 200
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header or "")
         if match:
@@ -221,6 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in validators.items():
+            if value:
+                self.send_header(name, value)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         self.end_headers()
@@ -250,6 +316,7 @@ def serving(root: os.PathLike[str] | str) -> Iterator[FakeServer]:
     try:
         yield state
     finally:
+        state.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

@@ -86,27 +86,73 @@ def facenet_args(outputs: dict[str, Path], *extra: str) -> list[str]:
             "--grayscale", "true", "--output_dir", str(outputs["out"]), *extra]
 
 
+def detectnet_v2_outputs(root: Path, classes: tuple[str, ...] = ("car", "pedestrian"), width: int = 160,
+                         height: int = 96, boxes: list | None = None,
+                         clustering: dict[str, object] | None = None) -> dict[str, Path]:
+    """A DetectNet_v2 model trained on your own classes (the detectnet_v2 pipeline's templates), else as FaceNet's:
+    the engine step's Experiment spec and the inference step's Inference spec with the classes and this node's
+    paths, an ONNX model with one coverage channel per class; `clustering` overrides every class's."""
+    outputs = facenet_outputs(root, width, height)
+    template = Path(SHIPPED) / "detectnet_v2"
+    default = [onnx_models.Box(16 + 48 * c, 10, 56 + 48 * c, 60, class_index=c) for c in range(len(classes))]
+    onnx_models.save(onnx_models.detectnet_v2(width, height, boxes or default, len(classes)),
+                     str(outputs["export"] / "model.onnx"))
+    (outputs["export"] / "labels.txt").write_text("".join(f"{c}\n" for c in classes))
+
+    def experiment(tree: prototext.Message) -> None:
+        tree.set("augmentation_config.preprocessing.output_image_width", width)
+        tree.set("augmentation_config.preprocessing.output_image_height", height)
+        spec_edit.set_classes(tree, list(classes))
+        tree.set("model_config.pretrained_model_file", f"{NODE}/prune/model_pruned.hdf5")
+
+    def inference(tree: prototext.Message) -> None:
+        spec_edit.set_inference_classes(tree, list(classes))
+        tree.set("inferencer_config.tlt_config.model", f"{NODE}/retrain/weights/detectnet_v2_detector_pruned.hdf5")
+        tree.set("inferencer_config.image_width", width)
+        tree.set("inferencer_config.image_height", height)
+        for name in classes:
+            for field, value in (clustering or {}).items():
+                path = f'bbox_handler_config.classwise_bbox_handler_config["{name}"].value.clustering_config.{field}'
+                tree.set(path, prototext.Enum(value) if field == "clustering_algorithm" else value)
+
+    for old in (outputs["engine"] / "specs").iterdir():
+        old.unlink()
+    for old in (outputs["inference"] / "specs").iterdir():
+        old.unlink()
+    (outputs["engine"] / "specs" / "detectnet_v2_retrain_resnet18_kitti.txt").write_text(
+        _spec(template / "detectnet_v2_retrain_resnet18_kitti.txt", experiment))
+    (outputs["inference"] / "specs" / "detectnet_v2_inference_kitti_tlt.txt").write_text(
+        _spec(template / "detectnet_v2_inference_kitti_tlt.txt", inference))
+    return outputs
+
+
 def bodypose_outputs(root: Path, height: int = 288, width: int = 384, max_batch_size: int = 2) -> dict[str, Path]:
+    """What bpnet export writes (tao/ and sdk_compatible/, tao_aml.steps.bpnet.export) and inference's specs."""
     export, inference = root / "export", root / "inference"
     for folder in (export / "specs", inference / "specs"):
         folder.mkdir(parents=True)
-    onnx_models.save(onnx_models.bpnet(height, width), str(export / "model.onnx"))
-    (export / "model.engine").write_bytes(b"serialized TensorRT engine")
-    (export / "cal.bin").write_text("TRT-8503-EntropyCalibration2\n")
-    deploy_bundle.write_engine_info(str(export), str(export / "model.engine"), "int8", max_batch_size,
-                                    str(export / "cal.bin"))
+    for name, sdk_compatible in (("tao", False), ("sdk_compatible", True)):
+        (export / name).mkdir()
+        onnx_models.save(onnx_models.bpnet(height, width, sdk_compatible), str(export / name / "model.onnx"))
+        (export / name / "model.engine").write_bytes(b"serialized TensorRT engine")
+        (export / name / "cal.bin").write_text("TRT-8503-EntropyCalibration2\n")
+        deploy_bundle.write_engine_info(str(export / name), str(export / name / "model.engine"), "int8",
+                                        max_batch_size, str(export / name / "cal.bin"),
+                                        input_dims=[height, width, 3])
+    (export / "model_info.json").write_text(json.dumps({"model_file": "tao/model.engine"}))
     (export / "step_metrics.json").write_text(json.dumps({"family": "bpnet", "metrics": {}}))
     train = yaml.safe_load((BODYPOSE / "bpnet_retrain_m1_coco.yaml").read_text())
     train["checkpoint_dir"] = f"{NODE}/export"
     train["pretrained_weights"] = f"{NODE}/prune/model_pruned.hdf5"
     train["inference_spec"] = f"{NODE}/export/specs/infer_spec_retrained_strict.yaml"
-    train["dataloader"]["pose_config"]["pose_config_path"] = f"{NODE}/code/templates/bpnet_18joints.json"
+    train["dataloader"]["pose_config"]["pose_config_path"] = f"{NODE}/export/specs/bpnet_18joints.json"
     train["dataloader"]["dataset_config"]["root_data_path"] = "/tmp/tao-aml-data-root/"
     infer = yaml.safe_load((BODYPOSE / "infer_spec_retrained_strict.yaml").read_text())
-    infer["model_path"] = f"{NODE}/export/model.engine"
+    infer["model_path"] = f"{NODE}/export/tao/model.engine"
     infer["train_spec"] = f"{NODE}/export/specs/bpnet_retrain_m1_coco.yaml"
     infer["input_shape"] = [height, width]
     for folder in (export / "specs", inference / "specs"):
         (folder / "bpnet_retrain_m1_coco.yaml").write_text(yaml.safe_dump(train))
         (folder / "infer_spec_retrained_strict.yaml").write_text(yaml.safe_dump(infer))
+        (folder / "bpnet_18joints.json").write_text((BODYPOSE / "bpnet_18joints.json").read_text())
     return {"export": export, "engine": export, "inference": inference, "out": root / "model"}

@@ -64,8 +64,8 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     calls = invocations(tmp_path / "tao.jsonl")
     assert [(c["family"], c["task"]) for c in calls] == [
         ("bpnet", "dataset_convert"), ("bpnet", "dataset_convert"), ("bpnet", "train"), ("bpnet", "evaluate"),
-        ("bpnet", "prune"), ("bpnet", "train"), ("bpnet", "evaluate"), ("bpnet", "export"), ("bpnet", "evaluate"),
-        ("bpnet", "inference"),
+        ("bpnet", "prune"), ("bpnet", "train"), ("bpnet", "evaluate"), ("bpnet", "export"), ("bpnet", "export"),
+        ("bpnet", "evaluate"), ("bpnet", "inference"),
     ]
     assert all(c["ok"] for c in calls)
     modes = [c["argv"][c["argv"].index("--mode") + 1] for c in calls if c["task"] == "dataset_convert"]
@@ -97,7 +97,7 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert dataset["train_records_path"] == ["train-fold-000-of-001"]
     assert spec["num_epoch"] == 5 and spec["dataloader"]["batch_size"] == 2 and spec["optimizer"]["momentum"] == 0.8
     assert spec["pretrained_weights"].endswith("model.tlt")
-    assert spec["dataloader"]["pose_config"]["pose_config_path"] == f"{SHIPPED}/bodypose/bpnet_18joints.json"
+    assert spec["dataloader"]["pose_config"]["pose_config_path"] == str(trained / "specs" / "bpnet_18joints.json")
     infer = yaml.safe_load((trained / "specs" / "infer_spec.yaml").read_text())
     assert spec["inference_spec"] == str(trained / "specs" / "infer_spec.yaml")
     assert infer["train_spec"] == str(trained / "specs" / "bpnet_train_m1_coco.yaml")
@@ -119,15 +119,18 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     assert chosen["qualifying_images"] == 4 and len(chosen["images"]) == 3
     assert sorted(p.name for p in (calibration / "images").iterdir()) == chosen["images"]
 
+    # Two exports of the retrained model: TAO's (evaluate, inference) and the SDK-compatible one (DeepStream).
     exported = steps["export"].outputs["exported"]
-    assert {"model.onnx", "model.engine", "cal.bin", "cal.tensorfile"} <= {p.name for p in exported.iterdir()}
-    export_call = next(c["argv"] for c in calls if c["task"] == "export")
-    assert export_call[export_call.index("--input_dims") + 1] == "288,384,3"
-    assert export_call[export_call.index("--batches") + 1] == "3"
+    assert {"model.onnx", "model.engine", "cal.bin", "cal.tensorfile"} <= {p.name for p in (exported / "tao").iterdir()}
+    assert {"model.onnx", "model.engine", "cal.bin"} <= {p.name for p in (exported / "sdk_compatible").iterdir()}
+    export_calls = [c["argv"] for c in calls if c["task"] == "export"]
+    for argv in export_calls:
+        assert argv[argv.index("--input_dims") + 1] == "288,384,3" and argv[argv.index("--batches") + 1] == "3"
+    assert ["--sdk_compatible_model" in argv for argv in export_calls] == [False, True]
 
-    # TAO 5.0 bpnet evaluate runs the export's engine (BpNetInferencer takes a .engine) at its input shape.
+    # TAO 5.0 bpnet evaluate runs TAO's engine (BpNetInferencer takes a .engine) at its input shape.
     engine_call = [c["argv"] for c in calls if c["task"] == "evaluate"][-1]
-    assert engine_call[engine_call.index("--model_filename") + 1] == str(exported / "model.engine")
+    assert engine_call[engine_call.index("--model_filename") + 1] == str(exported / "tao" / "model.engine")
     engine_spec = yaml.safe_load((steps["evaluate_engine"].outputs["results"] / "specs"
                                   / "infer_spec_retrained_strict.yaml").read_text())
     assert engine_spec["input_shape"] == [288, 384]
@@ -141,18 +144,54 @@ def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
     card = json.loads((model / "model_card.json").read_text())
     assert card["tags"]["engine_precision"] == "int8" and card["tags"]["engine_accuracy"] == "0.5"
     assert {"deepstream/config_infer_bodypose2d.txt", "deepstream/bodypose2d_postprocess_config.txt",
-            "README.md"} <= set(card["files"])
-    shipped = yaml.safe_load((model / "specs" / "infer_spec_retrained_strict.yaml").read_text())
-    assert shipped["model_path"] == "model.engine" and shipped["train_spec"] == "specs/bpnet_retrain_m1_coco.yaml"
+            "README.md", "tao/model.onnx", "tao/model.engine", "sdk_compatible/model.onnx",
+            "sdk_compatible/model.engine", "specs/bpnet_18joints.json"} <= set(card["files"])
+    # DeepStream runs the SDK-compatible model, TAO's inference spec names TAO's engine.
+    deepstream = (model / "deepstream" / "config_infer_bodypose2d.txt").read_text()
+    assert "onnx-file=../sdk_compatible/model.onnx" in deepstream
+    assert [t["name"] for t in card["graph"]["outputs"]] == ["conv2d_transpose_1/BiasAdd:0", "heatmap_out/BiasAdd:0"]
+    shipped = load_like_bpnet_inference(model, "specs/infer_spec_retrained_strict.yaml")
+    assert shipped["model_path"] == "tao/model.engine" and shipped["train_spec"] == "specs/bpnet_retrain_m1_coco.yaml"
+    # The train spec in the asset holds what the retrain step trained with, not the template's values.
+    as_trained = yaml.safe_load((retrained / "specs" / "bpnet_retrain_m1_coco.yaml").read_text())
+    shipped_train = yaml.safe_load((model / shipped["train_spec"]).read_text())
+    for key in ("num_epoch", "checkpoint_n_epoch", "dataloader.batch_size", "optimizer", "model"):
+        assert lookup(shipped_train, key) == lookup(as_trained, key), key
+    assert as_trained["num_epoch"] == 5
     for spec in (model / "specs").iterdir():
         assert str(tmp_path) not in spec.read_text(), spec
     inference = steps["inference"].outputs["results"]
     assert len(list((inference / "images_annotated").iterdir())) == 4
     strict = yaml.safe_load((inference / "specs" / "infer_spec_retrained_strict.yaml").read_text())
-    assert strict["input_shape"] == [288, 384] and strict["model_path"] == str(exported / "model.engine")
+    assert strict["input_shape"] == [288, 384] and strict["model_path"] == str(exported / "tao" / "model.engine")
 
     for step in steps.values():
         assert "--key nvidia_tlt" not in step.log.read_text()
+
+
+def lookup(tree: dict, dotted: str) -> object:
+    for part in dotted.split("."):
+        tree = tree[part]
+    return tree
+
+
+def load_like_bpnet_inference(folder: Path, infer_spec: str) -> dict:
+    """Load an inference spec as `bpnet inference` does when run in `folder` (nvidia_tao_tf1/cv/bpnet/scripts/
+    inference.py, inferencer/bpnet_inferencer.py, dataloaders/pose_config.py): every path opened as written."""
+    infer = yaml.safe_load((folder / infer_spec).read_text())
+    assert infer["train_spec"].endswith(".yaml")  # io_utils.load_yaml_file checks the extension
+    train = yaml.safe_load((folder / infer["train_spec"]).read_text())
+    assert (folder / infer["model_path"]).is_file()
+    assert train["model"]["data_format"] == "channels_last"
+    normalization = train["dataloader"]["normalization_params"]
+    assert len(normalization["image_scale"]) == len(normalization["image_offset"]) == 3
+    image_dims, target_shape = train["dataloader"]["image_config"]["image_dims"], \
+        train["dataloader"]["pose_config"]["target_shape"]
+    assert image_dims["height"] // target_shape[0] == 8  # the model's stride
+    pose = json.loads((folder / train["dataloader"]["pose_config"]["pose_config_path"]).read_text())
+    person = [c for c in pose["categories"] if c["name"] == "person"][0]
+    assert person["num_joints"] == len(person["keypoints"]) == 18 and len(person["skeleton"]) == 19
+    return infer
 
 
 def test_images_per_split_limits_every_step_that_reads_coco(tmp_path: Path, served) -> None:

@@ -133,9 +133,101 @@ def test_without_spec_dir_every_template_comes_from_the_shipped_folder(tmp_path:
     assert code == 0, caplog.text
     for name in ("infer_spec_retrained_strict.yaml", "bpnet_retrain_m1_coco.yaml"):
         assert f"from template {SHIPPED}/bodypose/{name}" in caplog.text
+    assert f"{SHIPPED}/bodypose/bpnet_18joints.json" in caplog.text
     train_spec = yaml.safe_load((tmp_path / "out" / "specs" / "bpnet_retrain_m1_coco.yaml").read_text())
-    assert train_spec["dataloader"]["pose_config"]["pose_config_path"] == f"{SHIPPED}/bodypose/bpnet_18joints.json"
-    assert [call["task"] for call in invocations(tmp_path / "tao.jsonl")] == ["export"]
+    # The pose config travels with the specs that name it.
+    copied = tmp_path / "out" / "specs" / "bpnet_18joints.json"
+    assert train_spec["dataloader"]["pose_config"]["pose_config_path"] == str(copied)
+    assert copied.read_text() == (SPECS / "bpnet_18joints.json").read_text()
+    assert [call["task"] for call in invocations(tmp_path / "tao.jsonl")] == ["export", "export"]
+
+
+def export_argv(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--spec_file", "infer_spec_retrained_strict.yaml", "--train_spec_file", "bpnet_retrain_m1_coco.yaml",
+            "--model", str(tmp_path / "model"), "--output_dir", str(tmp_path / "out"), "--key", "k", *extra]
+
+
+def test_export_writes_taos_model_and_the_sdk_compatible_one(tmp_path: Path, monkeypatch, caplog) -> None:
+    """bpnet export twice: without --sdk_compatible_model for TAO's evaluate and inference, with it for
+    DeepStream and Triton; INT8 calibrates the second from the tensorfile the first wrote."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "bpnet_model.hdf5").write_text("weights")
+    (tmp_path / "cal" / "images").mkdir(parents=True)
+    for index in range(4):
+        (tmp_path / "cal" / "images" / f"{index}.jpg").write_bytes(b"jpeg")
+    assert export.main(export_argv(tmp_path, "--cal_images", str(tmp_path / "cal"), "--cal_batch_size", "2")) == 0
+    out = tmp_path / "out"
+    calls = [call["argv"] for call in invocations(tmp_path / "tao.jsonl")]
+    assert ["--sdk_compatible_model" in argv for argv in calls] == [False, True]
+    assert "--upsample_ratio" not in calls[0] and calls[1][calls[1].index("--upsample_ratio") + 1] == "4"
+    assert [argv[argv.index("--cal_data_file") + 1] for argv in calls] == [str(out / "tao" / "cal.tensorfile")] * 2
+    assert [argv[argv.index("--output_file") + 1] for argv in calls] == [
+        str(out / "tao" / "model.onnx"), str(out / "sdk_compatible" / "model.onnx")]
+    # The ONNX height and width are dynamic, as TAO's are; run at the export size, the heads come out at
+    # stride 8, the SDK-compatible PAF upsampled x4.
+    shapes = {}
+    for name in ("tao", "sdk_compatible"):
+        model = onnx.load(str(out / name / "model.onnx"))
+        assert [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim][3] == 3
+        session = onnxruntime.InferenceSession(str(out / name / "model.onnx"), providers=["CPUExecutionProvider"])
+        results = session.run(None, {"input_1:0": np.zeros((1, 288, 384, 3), np.float32)})
+        shapes[name] = [(o.name, list(r.shape)) for o, r in zip(session.get_outputs(), results, strict=True)]
+        info = json.loads((out / name / "engine.json").read_text())
+        assert info["engine_file"] == "model.engine" and info["max_batch_size"] == 2
+        assert info["input_dims"] == [288, 384, 3] and (out / name / "cal.bin").is_file()
+    assert shapes == {"tao": [("paf_out/BiasAdd:0", [1, 36, 48, 38]), ("heatmap_out/BiasAdd:0", [1, 36, 48, 19])],
+                      "sdk_compatible": [("conv2d_transpose_1/BiasAdd:0", [1, 144, 192, 38]),
+                                         ("heatmap_out/BiasAdd:0", [1, 36, 48, 19])]}
+    assert json.loads((out / "model_info.json").read_text())["model_file"] == "tao/model.engine"
+    # A rerun on the same output starts clean (TAO would refuse the existing exports and caches).
+    assert export.main(export_argv(tmp_path, "--cal_images", str(tmp_path / "cal"), "--cal_batch_size", "2")) == 0
+
+
+def test_steps_after_export_run_taos_model_with_the_spec_it_was_trained_with(tmp_path: Path, coco: Path,
+                                                                             monkeypatch) -> None:
+    """evaluate and inference take tao/model.engine (model_info.json) and the train spec the export passed on,
+    which is the retrain step's (its epochs and overrides), not the template."""
+    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    retrained = tmp_path / "model"
+    (retrained / "specs").mkdir(parents=True)
+    (retrained / "bpnet_model.hdf5").write_text("weights")
+    as_trained = yaml.safe_load((SPECS / "bpnet_retrain_m1_coco.yaml").read_text())
+    as_trained["num_epoch"], as_trained["dataloader"]["batch_size"] = 35, 3
+    as_trained["dataloader"]["pose_config"]["pose_config_path"] = "/other/node/specs/bpnet_18joints.json"
+    (retrained / "specs" / "bpnet_retrain_m1_coco.yaml").write_text(yaml.safe_dump(as_trained))
+    (retrained / "specs" / "bpnet_18joints.json").write_text((SPECS / "bpnet_18joints.json").read_text())
+    assert export.main(export_argv(tmp_path, "--data_type", "fp16", "--train_overrides", "num_epoch=10")) == 0
+    out = tmp_path / "out"
+    passed_on = yaml.safe_load((out / "specs" / "bpnet_retrain_m1_coco.yaml").read_text())
+    assert (passed_on["num_epoch"], passed_on["dataloader"]["batch_size"]) == (35, 3)
+    assert passed_on["dataloader"]["pose_config"]["pose_config_path"] == str(out / "specs" / "bpnet_18joints.json")
+    code = inference.main(["--spec_file", "infer_spec_retrained_strict.yaml", "--train_spec_file",
+                           "bpnet_retrain_m1_coco.yaml", "--coco_root", str(coco), "--annotations", str(coco),
+                           "--model", str(out), "--results_dir", str(tmp_path / "inference"), "--key", "k",
+                           "--input_height", "288", "--input_width", "384"])
+    assert code == 0
+    argv = invocations(tmp_path / "tao.jsonl")[-1]["argv"]
+    assert argv[argv.index("--model_filename") + 1] == str(out / "tao" / "model.engine")
+    used = yaml.safe_load((tmp_path / "inference" / "specs" / "bpnet_retrain_m1_coco.yaml").read_text())
+    assert used["num_epoch"] == 35
+
+
+def test_taos_inferencer_refuses_the_sdk_compatible_engine(tmp_path: Path, coco: Path, monkeypatch, caplog) -> None:
+    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "bpnet_model.hdf5").write_text("weights")
+    assert export.main(export_argv(tmp_path, "--data_type", "fp16")) == 0
+    (tmp_path / "out" / "model_info.json").write_text('{"model_file": "sdk_compatible/model.engine"}')
+    code = inference.main(["--spec_file", "infer_spec_retrained_strict.yaml", "--train_spec_file",
+                           "bpnet_retrain_m1_coco.yaml", "--coco_root", str(coco), "--annotations", str(coco),
+                           "--model", str(tmp_path / "out"), "--results_dir", str(tmp_path / "inference"),
+                           "--key", "k", "--input_height", "288", "--input_width", "384"])
+    assert code != 0 and "use --sdk_compatible_model only for deployment" in caplog.text
 
 
 def test_dataset_convert_finds_the_folder_by_its_coco_spec(tmp_path: Path, coco: Path, caplog) -> None:

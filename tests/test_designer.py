@@ -89,7 +89,7 @@ def test_every_component_that_reads_a_template_ships_it() -> None:
         raw = yaml.safe_load(path.read_text())
         specs = raw["inputs"]["specs"]
         assert specs["optional"] is True and "when not connected" in specs["description"], path
-        assert "$[[--spec_dir ${{inputs.specs}}]]" in raw["command"], path
+        assert "$[[--spec_dir '${{inputs.specs}}']]" in raw["command"], path
         assert (path.parent / raw["code"] / "tao_aml" / "templates").is_dir(), path
 
 

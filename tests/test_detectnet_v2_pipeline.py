@@ -101,7 +101,10 @@ def test_pipeline_end_to_end_with_three_classes_qat_and_per_class_overrides(tmp_
     engine = steps["engine"].outputs["engine"]
     assert json.loads((engine / "engine.json").read_text())["int8_route"] == "qat_scales"
     assert "enable_qat: true" in (engine / "specs" / "detectnet_v2_retrain_resnet18_kitti.txt").read_text()
-    assert json.loads((engine / "cal.bin").read_text())["from"] == "qat_tensor_scales"
+    # TAO Deploy's calibration_cache_from_dict: one line per tensor of cal.json, after TensorRT's header.
+    cache = (engine / "cal.bin").read_text().splitlines()
+    assert cache[0].startswith("TRT-") and {line.split(":")[0] for line in cache[1:]} == set(
+        json.loads((export_dir / "cal.json").read_text())["tensor_scales"])
     report = steps["report"].outputs["report"]
     assert json.loads((report / "report.json").read_text())["engine_check"]["int8_route"] == "qat_scales"
     assert "INT8 route: tensor scales from quantization-aware training" in (report / "report.md").read_text()
@@ -152,9 +155,15 @@ def break_image_without_label(data: Path) -> str:
     return "image " + str(data / "images" / "frame_006.png") + " has no label file"
 
 
-def break_box_outside(data: Path) -> str:
-    (data / "labels" / "frame_007.txt").write_text(kitti_line("cyclist", (10, 10, 500, 20)))
-    return "frame_007.txt:1: the box (10.0 10.0 500.0 20.0) of class cyclist reaches outside its image"
+def break_nan_corner(data: Path) -> str:
+    (data / "labels" / "frame_007.txt").write_text(kitti_line("cyclist", (10, 10, 50, 20)).replace("50.00", "nan"))
+    return "frame_007.txt:1: field x2 is 'nan'; TAO truncates box corners with int(), which stops on it"
+
+
+def break_corrupt_image(data: Path) -> str:
+    image = data / "images" / "frame_008.png"
+    image.write_bytes(image.read_bytes()[:200])
+    return "cannot decode image " + str(image)
 
 
 def break_listed_class_absent(data: Path) -> str:
@@ -164,7 +173,8 @@ def break_listed_class_absent(data: Path) -> str:
 
 
 @pytest.mark.parametrize("breaker", [break_too_few_fields, break_non_numeric_box, break_label_without_image,
-                                     break_image_without_label, break_box_outside, break_listed_class_absent])
+                                     break_image_without_label, break_nan_corner, break_corrupt_image,
+                                     break_listed_class_absent])
 def test_bad_data_is_refused_naming_file_line_and_class_with_no_output(tmp_path: Path, caplog, breaker) -> None:
     data = make_kitti(tmp_path / "data")
     expected = breaker(data)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from azure.ai.ml import load_job
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 PIPELINES = ["facenet", "bodypose", "detectnet_v2"]
 DISTRIBUTED = {"train", "retrain"}
 SHAPES = [(1, 1), (2, 4)]
+# A cluster of the user's own, of a size with 4 GPUs: compute/gpu-cluster.yml's has one (run_checks.py).
+OWN_CLUSTER = "gpu_compute=a100-x4"
 LITERAL_FIELDS = (("resources", "instance_count"), ("resources", "instance_type"),
                   ("distribution", "process_count_per_instance"))
 
@@ -65,7 +68,7 @@ def assert_no_empty_strings(body: dict) -> None:
 @pytest.mark.parametrize("name", PIPELINES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_submitter_body_has_literal_counts(name: str, shape: tuple[int, int], tmp_path: Path) -> None:
-    built = build_job(name, [f"nodes={shape[0]}", f"gpus_per_node={shape[1]}"], out_dir=tmp_path)
+    built = build_job(name, [f"nodes={shape[0]}", f"gpus_per_node={shape[1]}", OWN_CLUSTER], out_dir=tmp_path)
     body = rest_body(built.job)
     assert_documented(body, *shape)
     assert_no_empty_strings(body)
@@ -75,7 +78,8 @@ def test_submitter_body_has_literal_counts(name: str, shape: tuple[int, int], tm
 
 @pytest.mark.parametrize("name", PIPELINES)
 def test_the_written_job_loads_back_to_an_equal_job(name: str, tmp_path: Path) -> None:
-    settings = ["nodes=2", "gpus_per_node=4", "train_epochs=3", "gpu_instance_type=Standard_NC96ads_A100_v4"]
+    # 5: BodyPoseNet's num_epoch must be a multiple of its checkpoint_n_epoch (5)
+    settings = ["nodes=2", "gpus_per_node=4", "train_epochs=5", "gpu_instance_type=Standard_NC96ads_A100_v4"]
     built = build_job(name, settings, out_dir=tmp_path, serverless=True)
     again = load_job(built.job_file)
     assert again._validate().passed
@@ -85,7 +89,7 @@ def test_the_written_job_loads_back_to_an_equal_job(name: str, tmp_path: Path) -
 @pytest.mark.parametrize("name", PIPELINES)
 def test_az_ml_job_create_on_the_written_file_with_set_keeps_the_literals(name: str, tmp_path: Path) -> None:
     """`az ml job create --file build/<name>/<name>.pipeline.yml --set jobs.main.inputs.train_epochs=7`."""
-    built = build_job(name, ["nodes=2", "gpus_per_node=4"], out_dir=tmp_path)
+    built = build_job(name, ["nodes=2", "gpus_per_node=4", OWN_CLUSTER], out_dir=tmp_path)
     job = load_job(built.job_file, params_override=[{"jobs.main.inputs.train_epochs": "7"}])
     assert job._validate().passed
     body = rest_body(job)
@@ -230,3 +234,50 @@ def test_input_mode_sets_every_gpu_step_the_same_way(setting: str, sent: str, tm
     assert "mode" not in cpu, "CPU steps keep their modes"
     with pytest.raises(SettingError, match="'copy' is not one of auto, download, ro_mount"):
         build_job("facenet", ["input_mode=copy"], out_dir=tmp_path)
+
+
+def shm_sizes(body: dict) -> dict[str, str | None]:
+    """Step name -> resources.shm_size of its node as sent, for every command step of a body."""
+    return {path.rsplit(".", 1)[-1]: (node.get("resources") or {}).get("shm_size")
+            for path, node in nodes(body) if node.get("type") == "command"}
+
+
+def tao_steps(name: str) -> set[str]:
+    """The steps of a pipeline whose component runs a TAO container (its environment is tao_tf1 or tao_deploy)."""
+    raw = yaml.safe_load((REPO / "pipelines" / name / "pipeline_component.yml").read_text())
+    found = set()
+    for step_name, step in raw["jobs"].items():
+        component = yaml.safe_load((REPO / "pipelines" / name / step["component"]).read_text())
+        if "/tao_tf1/" in component["environment"] or "/tao_deploy/" in component["environment"]:
+            found.add(step_name)
+    return found
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_every_tao_step_is_sent_with_16g_of_shared_memory(name: str, tmp_path: Path) -> None:
+    """Azure ML's default /dev/shm is 2g; NVIDIA runs TAO with 16G: submitter, az ml job create, Designer."""
+    expected = {step: ("16g" if step in tao_steps(name) else None) for step in shm_sizes(
+        rest_body(load_job(REPO / "pipelines" / name / "pipeline.yml")))}
+    assert {"train", "retrain", "export"} <= {step for step, size in expected.items() if size}
+    bodies = {
+        "az ml job create on the repository's file": rest_body(load_job(REPO / "pipelines" / name / "pipeline.yml")),
+        "tao-aml submit": rest_body(build_job(name, ["nodes=2"], out_dir=tmp_path).job),
+        "az ml job create on the written file": rest_body(load_job(tmp_path / f"{name}.pipeline.yml")),
+    }
+    for how, body in bodies.items():
+        assert shm_sizes(body) == expected, how
+    [designer] = [asset.entity for asset in plan(REPO, Refs("0.1.0"), RunShape())
+                  if asset.kind == "pipeline component" and asset.entity.name == f"tao_{name}_pipeline"]
+    spec = json.loads(json.dumps(designer._to_rest_object().properties.component_spec, default=str))
+    assert shm_sizes(spec) == expected, "Designer"
+
+
+def test_shm_size_is_a_setting_checked_offline(tmp_path: Path, fake_azure: FakeAzure, capsys) -> None:  # noqa: F811
+    """`--set shm_size=32g` reaches every TAO step of the REST body the dry run writes, and only those."""
+    assert submit(REPO, tmp_path, "bodypose", "--dry-run", "--set", "shm_size=32g") == 0, capsys.readouterr().err
+    sizes = shm_sizes(json.loads((tmp_path / "bodypose" / "bodypose.rest.json").read_text()))
+    assert {step: size for step, size in sizes.items() if size} == dict.fromkeys(tao_steps("bodypose"), "32g")
+    assert submit(REPO, tmp_path / "bad", "bodypose", "--dry-run", "--set", "shm_size=16 GB") == 2
+    assert "--set shm_size: input shm_size: expected a shared-memory size <number><b|k|m|g>, e.g. 16g, got '16 GB'" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

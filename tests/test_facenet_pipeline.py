@@ -19,6 +19,8 @@ from tao_aml.cli import main
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, resolve_settings
 from tao_aml.profiles import profile_assignments
+from tao_aml.steps import prototext
+from tao_aml.steps.detectnet_v2 import tf1_validator
 from tao_aml.steps.spec_templates import SHIPPED
 from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
@@ -165,11 +167,20 @@ def assert_observed(store: str, steps: dict) -> None:
     assert "INT8 route: post-training calibration (PTQ) on training images" in markdown
     assert {k: card["tags"][k] for k in ("engine_accuracy", "engine_accuracy_drop", "engine_precision")} == {
         "engine_accuracy": "49", "engine_accuracy_drop": "1", "engine_precision": "int8"}
-    assert {"README.md", "deepstream/config_infer_facenet_onnx.txt", "deepstream/config_infer_facenet_engine.txt",
-            "triton/facenet/config.pbtxt", "triton/facenet/1/model.onnx", "engine.json"} <= set(card["files"])
+    # DeepStream and Triton files are named after the pipeline input model_name.
+    assert {"README.md", "deepstream/config_infer_tao-facenet_onnx.txt",
+            "deepstream/config_infer_tao-facenet_engine.txt", "triton/tao-facenet/config.pbtxt",
+            "triton/tao-facenet/1/model.onnx", "engine.json"} <= set(card["files"])
     # No spec in the asset names a path of the node that wrote it.
     for spec in (model / "specs").iterdir():
         assert str(steps["train"].outputs["results"].parents[1]) not in spec.read_text(), spec
+    # The Experiment spec ships as the retrain step trained with it, and passes TF1's spec loader.
+    shipped = prototext.parse((model / "specs" / "facenet_retrain_resnet18_kitti.txt").read_text())
+    trained_with = (steps["retrain"].outputs["results"] / "specs" / "facenet_retrain_resnet18_kitti.txt").read_text()
+    for field in ("training_config.num_epochs", "training_config.batch_size_per_gpu"):
+        assert shipped.get(field) == prototext.parse(trained_with).get(field), field
+    assert shipped.get("dataset_config.validation_data_source.tfrecords_path") == "data/tfrecords_val/tfrecords/*"
+    assert tf1_validator.validate(shipped, "Experiment", "shipped") == []
     assert client.search_registered_models() == []
     assert_predicts(model, steps["convert_val"].outputs["kitti"] / "images", steps["report"].outputs["report"])
 

@@ -2,7 +2,8 @@
 
 The bad-input table is written from cocodataset.org's data format: `images` (id, file_name, width,
 height), `annotations` (id, image_id, category_id, keypoints as x, y, v triples with v 0/1/2,
-num_keypoints = labelled keypoints, bbox, area, iscrowd 0/1, segmentation as polygons or RLE) and
+num_keypoints a number (TAO uses it even where it disagrees with the labelled keypoints:
+tests/test_real_world_data.py), bbox, area, iscrowd 0/1, segmentation as polygons or RLE) and
 `categories` (id, name, keypoints, skeleton of 1-based keypoint pairs). Each case breaks the
 validation file (so that a step which wrote the training file first would be caught) or the training
 file (which calibration reads).
@@ -109,8 +110,8 @@ BAD_FILES = [
      ["annotations[0] (id {ann0}): keypoints must hold numbers only"]),
     ("visibility-3", keypoints(lambda p: p.__setitem__(2, 3)), None,
      ["annotations[0] (id {ann0}): keypoints has visibility 3; it must be 0, 1 or 2"]),
-    ("num-keypoints-disagrees", first("annotations", num_keypoints=4), None,
-     ["annotations[0] (id {ann0}): num_keypoints is 4 but 10 keypoints are labelled (v > 0)"]),
+    ("num-keypoints-a-string", first("annotations", num_keypoints="4"), None,
+     ["annotations[0] (id {ann0}): num_keypoints must be a number, got '4'"]),
     ("bbox-three-values", first("annotations", bbox=[5, 5, 40]), None,
      ["annotations[0] (id {ann0}): bbox must be [x, y, width, height]"]),
     ("bbox-negative-width", first("annotations", bbox=[5, 5, -40, 35]), None, ["bbox must be", "[5, 5, -40, 35]"]),

@@ -1,9 +1,11 @@
-"""KITTI label folders are checked field by field (formats/kitti.py) before TAO's dataset_convert reads them.
+"""KITTI label folders are checked (formats/kitti.py) the way TAO's dataset_convert reads them, before it does.
 
-The bad-input table is written from the KITTI devkit's label format as TAO 5.0's converter reads it
-(`kitti_converter_lib.py`): 15 fields per object (class, truncation 0..1, occlusion 0/1/2/3, alpha,
-x1 y1 x2 y2 with x1 < x2 and y1 < y2, three dimensions, three location values, rotation_y), one
-label file per image, plain text.
+The tables follow TAO 5.0's converter (`nvidia_tao_tf1/cv/detectnet_v2/dataio/kitti_converter_lib.py`,
+`_add_targets`): it asserts 15 fields per object, reads every field after the class with float(),
+truncates the box corners with int() and checks no range, and skips (debug log only) an object whose
+int(x1) < int(x2) and int(y1) < int(y2) fails. What it refuses is refused here with file and line; what
+it accepts is accepted; what it skips silently is accepted with a warning (file and line). Real KITTI
+lines (NVIDIA's own test labels, DontCare regions) are in tests/test_real_world_data.py.
 """
 
 from __future__ import annotations
@@ -38,8 +40,51 @@ def make_kitti(root: Path, labels: dict[str, str | bytes], images: tuple[str, ..
 
 def test_a_good_folder_is_counted(tmp_path: Path) -> None:
     root = make_kitti(tmp_path / "k", {"a.txt": f"{GOOD}\n{GOOD.replace('face', 'mask')}\n", "b.txt": ""})
-    assert kitti.check_folder(str(root), ".png") == {"images": 2, "objects": 2,
+    assert kitti.check_folder(str(root), ".png") == {"images": 2, "objects": 2, "skipped_by_tao": 0,
                                                      "objects_per_class": {"face": 1, "mask": 1}}
+
+
+# Lines TAO's converter accepts although they are outside the KITTI devkit's ranges: (name, line).
+ACCEPTED = [
+    ("truncation-above-1", f"face 1.50 0 0.00 1 2 3 4 {TAIL}"),
+    ("occlusion-4", f"face 0.00 4 0.00 1 2 3 4 {TAIL}"),
+    ("occlusion-fractional", f"face 0.00 0.5 0.00 1 2 3 4 {TAIL}"),
+    ("rotation-infinite", "face 0.00 0 0.00 1 2 3 4 0 0 0 0 0 0 inf"),
+    ("alpha-nan", f"face 0.00 0 nan 1 2 3 4 {TAIL}"),
+    ("box-left-of-the-image", f"face 0.00 0 0.00 -5 2 3 4 {TAIL}"),
+    ("dontcare", "DontCare -1 -1 -10 503.89 169.71 590.61 190.13 -1 -1 -1 -1000 -1000 -1000 -10"),
+    ("exponents-and-signs", "face 0 0 -0. 1e1 +2 3.5E1 40 0 0 0 0 0 0 0"),
+]
+
+
+@pytest.mark.parametrize("line", [case[1] for case in ACCEPTED], ids=[case[0] for case in ACCEPTED])
+def test_lines_taos_converter_accepts_are_accepted(tmp_path: Path, line: str) -> None:
+    root = make_kitti(tmp_path / "k", {"a.txt": f"{line}\n"})
+    found = kitti.check_folder(str(root), ".png")
+    assert (found["objects"], found["skipped_by_tao"]) == (1, 0)
+
+
+# Objects TAO's converter skips silently: (name, line, words of the warning).
+SKIPPED = [
+    ("box-inverted", f"face 0.00 0 0.00 30 2 10 4 {TAIL}", ["a.txt:2: face box (30 2 10 4) is empty or inverted"]),
+    ("box-without-height", f"face 0.00 0 0.00 1 4 3 4 {TAIL}", ["a.txt:2:", "empty or inverted"]),
+    ("under-one-pixel", f"face 0.00 0 0.00 10.2 4 10.9 8 {TAIL}",
+     ["a.txt:2: face box (10.2 4 10.9 8) is under one whole pixel after TAO's integer truncation "
+      "(int: x1 10, y1 4, x2 10, y2 8); TAO skips it silently"]),
+]
+
+
+@pytest.mark.parametrize(("line", "words"), [case[1:] for case in SKIPPED], ids=[case[0] for case in SKIPPED])
+def test_objects_tao_skips_silently_are_warned_with_file_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, line: str, words: list[str],
+) -> None:
+    root = make_kitti(tmp_path / "k", {"a.txt": f"{GOOD}\n{line}\n"})
+    found = kitti.check_folder(str(root), ".png")
+    assert (found["objects"], found["skipped_by_tao"]) == (1, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("objects TAO's converter would skip silently (1):")
+    for word in words:
+        assert word in warnings[0], (word, warnings[0])
 
 
 # label files (name -> text), images (stems; None: one per label file), words of the error
@@ -47,21 +92,15 @@ BAD_FOLDERS = [
     ("fourteen-fields", {"a.txt": f"{GOOD}\nface 0.00 0 0.00 1 2 3 4 0 0 0 0 0 0\n"}, None,
      ["labels/a.txt:2:", "expected 15 fields (class truncation occlusion alpha x1 y1 x2 y2", "got 14"]),
     ("a-score-column", {"a.txt": f"{GOOD} 0.98\n"}, None, ["labels/a.txt:1:", "got 16"]),
-    ("truncation-above-1", {"a.txt": f"face 1.50 0 0.00 1 2 3 4 {TAIL}\n"}, None,
-     ["labels/a.txt:1:", "field truncation is 1.50; it must be between 0 and 1"]),
-    ("occlusion-4", {"a.txt": f"face 0.00 4 0.00 1 2 3 4 {TAIL}\n"}, None,
-     ["labels/a.txt:1:", "field occlusion is 4; it must be 0, 1, 2 or 3"]),
-    ("occlusion-fractional", {"a.txt": f"face 0.00 0.5 0.00 1 2 3 4 {TAIL}\n"}, None, ["field occlusion is 0.5"]),
     ("x1-not-a-number", {"a.txt": f"face 0.00 0 0.00 left 2 3 4 {TAIL}\n"}, None,
      ["labels/a.txt:1:", "field x1 is not a number: 'left'"]),
-    ("y2-nan", {"a.txt": f"face 0.00 0 0.00 1 2 3 nan {TAIL}\n"}, None, ["field y2 is not a number: 'nan'"]),
-    ("rotation-infinite", {"a.txt": "face 0.00 0 0.00 1 2 3 4 0 0 0 0 0 0 inf\n"}, None,
-     ["field rotation_y is not a number: 'inf'"]),
-    ("box-inverted", {"a.txt": f"face 0.00 0 0.00 30 2 10 4 {TAIL}\n"}, None,
-     ["labels/a.txt:1:", "the box is empty or inverted (x1 30, y1 2, x2 10, y2 4)", "TAO would drop it silently"]),
-    ("box-without-height", {"a.txt": f"face 0.00 0 0.00 1 4 3 4 {TAIL}\n"}, None, ["the box is empty or inverted"]),
-    ("box-left-of-the-image", {"a.txt": f"face 0.00 0 0.00 -5 2 3 4 {TAIL}\n"}, None,
-     ["labels/a.txt:1:", "the box starts outside the image (x1 -5, y1 2)"]),
+    ("a-comma-for-a-point", {"a.txt": f"face 0,5 0 0.00 1 2 3 4 {TAIL}\n"}, None,
+     ["field truncation is not a number: '0,5'"]),
+    ("y2-nan", {"a.txt": f"face 0.00 0 0.00 1 2 3 nan {TAIL}\n"}, None,
+     ["labels/a.txt:1:", "field y2 is 'nan'; TAO truncates box corners with int(), which stops on it"]),
+    ("x2-infinite", {"a.txt": f"face 0.00 0 0.00 1 2 inf 4 {TAIL}\n"}, None, ["field x2 is 'inf'"]),
+    ("occlusion-nan", {"a.txt": f"face 0.00 nan 0.00 1 2 3 4 {TAIL}\n"}, None,
+     ["field occlusion is 'nan'; TAO reads it with int()"]),
     ("not-utf8", {"a.txt": f"{GOOD}\ncaf\xe9 0.00 0 0.00 1 2 3 4 {TAIL}\n".encode("latin-1")}, None,
      ["labels/a.txt:2:", "not UTF-8 text"]),
     ("image-without-label", {"a.txt": GOOD}, ("a", "b"), ["images/b.png has no label file", "labels/b.txt"]),
@@ -91,12 +130,12 @@ def test_dataset_convert_refuses_bad_labels_before_tao_or_any_output(
 
 
 def test_many_problems_are_listed_up_to_ten_then_counted(tmp_path: Path) -> None:
-    root = make_kitti(tmp_path / "k", {f"{i:02d}.txt": f"face 0.00 9 0.00 1 2 3 4 {TAIL}\n" for i in range(13)})
+    root = make_kitti(tmp_path / "k", {f"{i:02d}.txt": f"face 0.00 x 0.00 1 2 3 4 {TAIL}\n" for i in range(13)})
     with pytest.raises(StepError) as refused:
         kitti.check_folder(str(root), ".png")
     lines = str(refused.value).splitlines()
     assert lines[0] == f"KITTI folder {root} has 13 problem(s):"
-    assert lines[1].endswith("labels/00.txt:1: field occlusion is 9; it must be 0, 1, 2 or 3")
+    assert lines[1].endswith("labels/00.txt:1: field occlusion is not a number: 'x'")
     assert len(lines) == 12 and lines[-1] == "  ... and 3 more"
 
 
@@ -107,4 +146,13 @@ def test_a_folder_without_images_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_single_line_is_parsed_with_its_box(tmp_path: Path) -> None:
-    assert kitti.parse_line("x.txt", 1, GOOD) == kitti.KittiObject("face", (10.0, 20.0, 50.5, 60.25))
+    found = kitti.parse_line("x.txt", 3, GOOD.replace("face", "Face"))
+    assert (found.line, found.class_name, found.box, found.tao_class) == (3, "Face", (10.0, 20.0, 50.5, 60.25), "face")
+    assert found.tokens == tuple(GOOD.replace("face", "Face").split())
+
+
+def test_class_names_with_capitals_are_refused_for_specs() -> None:
+    kitti.check_class_names(["car", "traffic_sign", "ärger"])
+    with pytest.raises(StepError, match=r"class name\(s\) Car, Pedestrian have capitals: TAO reads KITTI classes "
+                                        r"lower-cased .* write them in lower case \(car, pedestrian\)"):
+        kitti.check_class_names(["Car", "Pedestrian", "van"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from azure_recorder import FakeAzure, FakeMLClient, fake_azure  # noqa: F401  (fixture)
-from model_fixtures import facenet_args, facenet_outputs
+from model_fixtures import detectnet_v2_outputs, facenet_args, facenet_outputs
 from tao_aml.cli import main
-from tao_aml.model_asset import ModelJobError, ModelNameError, register_from_job
+from tao_aml.model_asset import PLAN_TAG, ModelJobError, ModelNameError, register_from_job
 from tao_aml.steps import register_model
 
 JOB, MAIN, CHILD = "tao_job_7", "tao_job_7_main", "tao_job_7_register_model"
@@ -201,9 +201,28 @@ def test_a_triton_repository_in_the_card_becomes_a_triton_model_asset(azure: Fak
                            ("models.create_or_update", "tao-facenet-triton", "1")]
     rest = azure.models[("tao-facenet-triton", "1")]["rest"]["properties"]
     assert rest["modelType"] == "triton_model" and rest["modelUri"] == URI + "triton/"
-    assert rest["tags"]["custom_model"] == "tao-facenet:1" and rest["tags"]["triton_model_name"] == "facenet"
+    assert rest["tags"]["custom_model"] == "tao-facenet:1" and rest["tags"]["triton_model_name"] == "tao-facenet"
+    assert PLAN_TAG not in rest["tags"]  # no TensorRT plan in it: any GPU size may serve it
     assert rest["properties"] == {"tao_aml.pipeline_job": JOB, "tao_aml.step_job": CHILD}
-    assert "tao-aml deploy facenet --model tao-facenet-triton:1" in capsys.readouterr().out
+    assert "tao-aml deploy --model tao-facenet-triton:1" in capsys.readouterr().out
     azure.calls.clear()
     assert model_register(config) == 0  # again: neither asset is made twice
     assert [c for c in azure.calls if c[0] == "models.create_or_update"] == []
+
+
+def test_a_model_of_your_own_classes_keeps_its_name_and_its_plans_gpu_family(azure: FakeAzure, tmp_path: Path,
+                                                                          config, capsys) -> None:
+    """A car/pedestrian DetectNet_v2 model named parking-lot whose plan was built for the A100s that serve it."""
+    outputs = detectnet_v2_outputs(tmp_path)
+    info = json.loads((outputs["engine"] / "engine.json").read_text())
+    info["gpu"] = {"name": "NVIDIA A100 80GB PCIe", "compute_capability": "8.0"}
+    (outputs["engine"] / "engine.json").write_text(json.dumps(info))
+    assert register_model.main(["--export", str(outputs["export"]), "--engine", str(outputs["engine"]), "--specs",
+                                str(outputs["inference"]), "--model_name", "parking-lot", "--triton_plan", "true",
+                                "--serving_gpu", "A100", "--serving_tensorrt", "8.5.3", "--output_dir",
+                                str(outputs["out"])]) == 0
+    finished(azure, json.loads((outputs["out"] / "model_card.json").read_text()))
+    assert model_register(config) == 0
+    tags = azure.models[("parking-lot-triton", "1")]["rest"]["properties"]["tags"]
+    assert tags["triton_model_name"] == "parking-lot" and tags[PLAN_TAG] == "8.0"
+    assert "tao-aml deploy --model parking-lot-triton:1 --endpoint <name>" in capsys.readouterr().out

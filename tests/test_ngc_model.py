@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from http_server import FakeServer, add_ngc_model, ngc_files_route, serving
 from tao_aml.steps import ngc_model
 
 FACENET = "nvidia/tao/facenet:unpruned_v2.0"
+# Small limits so that a stalled request ends in about a second.
+QUICK = ["--connect_timeout", "1", "--read_timeout", "1", "--min_speed", "100"]
 SRC = Path(__file__).resolve().parents[1] / "src"
 KEY = "nvapi-TOPSECRET-0123456789"
 
@@ -182,15 +185,27 @@ def test_listing_retries_exhausted(api: FakeServer, out: Path, caplog: pytest.Lo
     assert f"GET {url} failed after 2 attempts, last error: HTTP 502" in caplog.text
 
 
-def test_rerun_skips_without_requests(api: FakeServer, out: Path) -> None:
+def test_rerun_skips_without_requests(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
     add_ngc_model(api, FACENET, {"model.tlt": b"w" * 10})
     assert run(api, out) == 0
     seen = len(api.requests)
     assert run(api, out) == 0
     assert len(api.requests) == seen
-    (out / "facenet_vunpruned_v2.0/model.tlt").write_bytes(b"short")  # damaged: fetched again
+    for damage in (b"short", b"W" * 10):  # cut short, or the same size with other bytes: fetched again
+        (out / "facenet_vunpruned_v2.0/model.tlt").write_bytes(damage)
+        assert run(api, out) == 0
+        assert (out / "facenet_vunpruned_v2.0/model.tlt").read_bytes() == b"w" * 10
+    assert caplog.text.count("facenet_vunpruned_v2.0/model.tlt is missing or changed since the earlier run") == 2
+    assert len(api.requests) == 3 * seen  # the listing and the file (and its redirect), twice more
+
+
+@pytest.mark.parametrize("info_text", ["[]", '{"model": "nvidia/tao/facenet:unpruned_v2.0", "bytes": 3}', "\xff"])
+def test_a_malformed_model_info_is_redone_not_a_traceback(api: FakeServer, out: Path, info_text: str) -> None:
+    add_ngc_model(api, FACENET, {"model.tlt": b"w" * 10})
+    out.mkdir()
+    (out / "model_info.json").write_text(info_text, encoding="latin-1")
     assert run(api, out) == 0
-    assert (out / "facenet_vunpruned_v2.0/model.tlt").read_bytes() == b"w" * 10
+    assert info(out)["model_file"] == "facenet_vunpruned_v2.0/model.tlt"
 
 
 def test_no_trainable_model_file(api: FakeServer, out: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -224,9 +239,15 @@ def test_bad_model_string(api: FakeServer, out: Path, caplog: pytest.LogCaptureF
     assert api.requests == []
 
 
-def test_bad_api_base(out: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert ngc_model.main(["--model", FACENET, "--output_dir", str(out), "--api_base", "ftp://ngc"]) == 2
-    assert "--api_base 'ftp://ngc' is not an http(s) URL" in caplog.text
+@pytest.mark.parametrize(("api_base", "shown"), [
+    ("ftp://ngc", "'ftp://ngc'"),
+    ("http://[::1", "'(a malformed URL)'"),
+    ("https://me:pa55word@ngc.example/?sig=x", "'https://ngc.example/?...'"),
+])
+def test_bad_api_base(out: Path, caplog: pytest.LogCaptureFixture, api_base: str, shown: str) -> None:
+    assert ngc_model.main(["--model", FACENET, "--output_dir", str(out), "--api_base", api_base]) == 2
+    assert f"--api_base {shown} is not an http(s) URL" in caplog.text
+    assert "pa55word" not in caplog.text
 
 
 def test_sha256_recorded_matches_file(api: FakeServer, out: Path) -> None:
@@ -282,6 +303,26 @@ def storage_cuts_the_body_without_length(api: FakeServer, storage: FakeServer) -
     storage.add_unsized(STORAGE_BLOB, b"weights" * 100, cut_after=300)
 
 
+def listing(document: dict):
+    """A file listing of another shape than NGC's: each one once ended in a traceback."""
+
+    def setup(api: FakeServer, storage: FakeServer) -> None:
+        publish_facenet(api, storage)
+        api.add_json(LISTING, dict(document, requestStatus=document.get("requestStatus", {"statusCode": "SUCCESS"})))
+
+    return setup
+
+
+def listing_redirects_elsewhere(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    api.add_redirect(LISTING, storage.url("/ngc-storage/listing.json"))
+
+
+def storage_trickles(api: FakeServer, storage: FakeServer) -> None:
+    publish_facenet(api, storage)
+    storage.trickle(STORAGE_BLOB, 700, 0.2)
+
+
 BAD_NGC = [
     ("signed-url-expired", signed_url_expired,
      ["the storage host refused a download of nvidia/tao/facenet:unpruned_v2.0", "HTTP 403 Forbidden",
@@ -297,6 +338,29 @@ BAD_NGC = [
      [f"{LISTING}/model.tlt: the server sends", "but 700 are expected"]),
     ("storage-cuts-the-body-without-length", storage_cuts_the_body_without_length,
      ["connection closed after 300 of 700 bytes", "failed after 2 attempts"]),
+    ("model-files-not-a-list", listing({"modelFiles": None}),
+     [f"{LISTING} has 'modelFiles' that is not a list (NoneType); the API may have changed"]),
+    ("request-status-not-an-object", listing({"modelFiles": [], "requestStatus": "SUCCESS"}),
+     ["has 'requestStatus' that is not an object (str)"]),
+    ("total-pages-not-a-number", listing({"modelFiles": [{"path": "model.tlt", "sizeInBytes": 700}],
+                                          "paginationInfo": {"totalPages": "two"}}),
+     ["gives totalPages 'two', not a number of pages from 1 to 100"]),
+    ("total-pages-endless", listing({"modelFiles": [{"path": "model.tlt", "sizeInBytes": 700}],
+                                     "paginationInfo": {"totalPages": 10 ** 9}}),
+     ["gives totalPages 1000000000, not a number of pages"]),
+    ("filepath-not-a-list", listing({"filepath": "model.tlt", "urls": ["https://x/model.tlt"]}),
+     ["has 'filepath' that is not a list (str)"]),
+    ("url-not-a-string", listing({"filepath": ["model.tlt"], "urls": [None]}),
+     ["gives 'model.tlt' the URL None; refused: it is not a string"]),
+    ("path-not-a-string", listing({"modelFiles": [{"path": 7, "sizeInBytes": 700}]}),
+     ["names an unsafe file path 7"]),
+    ("path-listed-twice", listing({"modelFiles": [{"path": "model.tlt", "sizeInBytes": 700},
+                                                  {"path": "./model.tlt", "sizeInBytes": 5}]}),
+     ["names 'model.tlt' twice ('model.tlt' and './model.tlt')"]),
+    ("listing-redirects-to-another-host", listing_redirects_elsewhere,
+     [f"{LISTING} redirected (HTTP 302) to", "another host; refused: the request carries a key"]),
+    ("storage-trickles", storage_trickles,
+     ["stalled after", "below --min_speed 100 bytes/s", "failed after 2 attempts"]),
 ]
 
 
@@ -307,7 +371,9 @@ def test_bad_ngc_answers_fail_clearly_and_leave_no_model_info(
 ) -> None:
     monkeypatch.setenv("NGC_API_KEY", KEY)  # a key is set: a storage refusal must still not be blamed on it
     setup(api, storage)
-    assert run(api, out, FACENET, "--retries", "1") == 2
+    started = time.monotonic()
+    assert run(api, out, FACENET, "--retries", "1", *QUICK) == 2
+    assert time.monotonic() - started < 10
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, errors
     for word in words:

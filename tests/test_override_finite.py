@@ -1,4 +1,4 @@
-"""Spec overrides refuse numbers that parse as infinity or NaN, in every form (the checks had a hole there)."""
+"""Spec overrides and `--set` values are read as the GPU node reads them: finite, YAML 1.2 numbers, typed nulls."""
 
 import pytest
 
@@ -26,3 +26,36 @@ def test_infinite_and_nan_overrides_are_refused_offline(pipeline: str, override:
 def test_large_finite_values_still_pass() -> None:
     settings = resolve_settings(Pipeline.load("facenet"), [f"{RATE}=3e38"])
     assert settings.inputs["train_overrides"].endswith("max_learning_rate=3e38")
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    # YAML 1.1 would read these as 8, 90 and 3 (or 10 epochs as the text "1e1"): YAML 1.2 reads numbers.
+    ("train_epochs=1:30", "'1:30' is not an integer"),
+    ("train_epochs=0b11", "'0b11' is not an integer"),
+    ("grayscale=yes", "'yes' is not a boolean"),
+    ("train.training_config.num_epochs=1:30", "num_epochs=1:30: expected a whole number"),
+    # Refused on the node, so refused here: a path the step writes, a ';' that makes a second override.
+    ("train.model_config.pretrained_model_file=/elsewhere.tlt", "is a path the step writes at run time"),
+    ("train.model_config.arch=resnet;training_config.num_epochs=3", "a ';' in a value would split it"),
+    ("train.model_config.arch=x'; touch /tmp/owned; echo '", "\"'\" is not allowed in any input value"),
+])
+def test_settings_are_read_as_the_node_reads_them(assignment: str, message: str) -> None:
+    with pytest.raises(SettingError) as refused:
+        resolve_settings(Pipeline.load("facenet"), [assignment])
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(("assignment", "name", "value"), [
+    ("train_epochs=010", "train_epochs", 10), ("pruning_threshold=1e-5", "pruning_threshold", 1e-5),
+    ("pruning_threshold=1", "pruning_threshold", 1.0),
+])
+def test_numbers_are_decimal(assignment: str, name: str, value: float) -> None:
+    assert resolve_settings(Pipeline.load("facenet"), [assignment]).inputs[name] == value
+
+
+def test_bodypose_null_fields_take_their_tao_type() -> None:
+    refused_override = "inference.output_stage_to_use=abc"
+    with pytest.raises(SettingError, match="expected a stage number of at least 1, or null"):
+        resolve_settings(Pipeline.load("bodypose"), [refused_override])
+    settings = resolve_settings(Pipeline.load("bodypose"), ["inference.output_stage_to_use=3"])
+    assert settings.inputs["inference_overrides"] == "output_stage_to_use=3"

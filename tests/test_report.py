@@ -23,7 +23,12 @@ def evaluation(folder: Path, ap: float, kpi_in_status: bool) -> None:
     status(folder, {"date": "1/2/2026", "time": "4:0:0", "status": "STARTED", "message": "Starting Evaluation."},
            dict({"date": "1/2/2026", "time": "4:1:30", "status": "RUNNING"}, **kpi),
            {"date": "1/2/2026", "time": "4:2:0", "status": "SUCCESS", "message": "Evaluation finished successfully."})
-    (folder / "results.csv").write_text(",".join(values) + "\n" + ",".join(str(v) for v in values.values()) + "\n")
+    # COCODataset.dump_coco_results_summary (cv/bpnet/dataio/coco_dataset.py): pandas' table, one stat a row.
+    rows = [f"{i},{name[:2]},{iou},{area},20,{values[name]}"
+            for i, (name, (iou, area)) in enumerate(zip(BPNET_KPI, 2 * [("0.50:0.95", "all"), ("0.50", "all"),
+                                                                     ("0.75", "all"), ("0.50:0.95", "medium"),
+                                                                     ("0.50:0.95", "large")], strict=True))]
+    (folder / "results.csv").write_text(",metric,IoU,area,maxDets,score\n" + "\n".join(rows) + "\n")
 
 
 def training(folder: Path, epochs: int, start_minute: int) -> None:
@@ -126,3 +131,18 @@ def test_report_step_logs_the_report_to_mlflow(tmp_path: Path, bpnet_outputs, mo
     [run] = client.search_runs([client.get_experiment_by_name("tao-aml").experiment_id])
     assert sorted(a.path for a in client.list_artifacts(run.info.run_id, "report")) == [
         "report/report.json", "report/report.md"]
+
+
+def test_results_csv_is_read_by_the_names_tao_gives_the_stats(tmp_path: Path) -> None:
+    evaluation(tmp_path, 0.48, kpi_in_status=False)
+    read = report.results_csv(str(tmp_path))
+    assert sorted(read) == sorted(BPNET_KPI)
+    assert float(read["AP_0.50:0.95_all"]) == pytest.approx(0.48)
+    assert float(read["AR_0.50:0.95_large"]) == pytest.approx(0.57)
+
+
+def test_results_csv_without_tao_rows_is_not_used(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "results.csv").write_text("AP,AR\n0.5,0.6\n")
+    with caplog.at_level(logging.WARNING):
+        assert report.results_csv(str(tmp_path)) == {}
+    assert "results.csv holds no rows" in caplog.text

@@ -52,12 +52,12 @@ def test_set_wins_over_the_profile_and_dry_run_prints_inputs_and_resources(
     tmp_path: Path, fake_azure: FakeAzure, capsys  # noqa: F811
 ) -> None:
     code = submit(REPO, tmp_path, "facenet", "--dry-run", "--profile", "smoke", "--set", "train_epochs=3",
-                  "--set", "nodes=2", "--set", "gpus_per_node=4")
+                  "--set", "nodes=2", "--set", "gpus_per_node=4", "--gpu-compute", "a100-x4")
     assert code == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "  train_epochs = 3\n" in out and "  retrain_epochs = 1\n" in out and "  images_per_split = 24\n" in out
-    assert "tao_detectnet_v2_train, on gpu-cluster, 2 nodes x 4 GPUs" in out
-    assert "tao_detectnet_v2_prune, on gpu-cluster, 1 node x 1 GPU, ~" in out
+    assert "tao_detectnet_v2_train, on a100-x4, 2 nodes x 4 GPUs, 1 epoch, ~" in out
+    assert "tao_detectnet_v2_prune, on a100-x4, 1 node x 1 GPU, ~" in out
     assert "tao_wider_to_kitti, on cpu-cluster, 1 node x 0 GPUs" in out
     assert fake_azure.clients == []
 

@@ -19,7 +19,7 @@ from azure.ai.ml.entities import ManagedOnlineEndpoint
 from PIL import Image
 
 from azure_recorder import FakeAzure, FakeMLClient, fake_azure  # noqa: F401  (fixture)
-from model_fixtures import facenet_args, facenet_outputs
+from model_fixtures import detectnet_v2_outputs, facenet_args, facenet_outputs
 from standins import onnx_models
 from standins.onnx_models import Box
 from tao_aml.cli import main
@@ -85,6 +85,31 @@ def test_nms_and_hybrid_keep_one_box_per_object(tmp_path: Path) -> None:
                            "dbscan_confidence_threshold": 0.0})).decode(cov, bbox) == [[]]
     hybrid = Decoder(params({"algorithm": "hybrid", "dbscan_confidence_threshold": 0.5})).decode(cov, bbox)[0]
     assert as_boxes(hybrid) == [("face", 0.8, 20.0, 10.0, 70.0, 60.0)]
+
+
+def cell(cov: np.ndarray, bbox: np.ndarray, i: int, j: int, coverage: float, box: tuple) -> None:
+    """Cell (i, j) of class 0 predicts `box` with `coverage` (TAO's ltrb encoding around the cell centre)."""
+    cx, cy = i * 16 + 0.5, j * 16 + 0.5
+    cov[0, 0, j, i] = coverage
+    bbox[0, :4, j, i] = [(cx - box[0]) / 35, (cy - box[1]) / 35, (box[2] - cx) / 35, (box[3] - cy) / 35]
+
+
+def test_nms_reports_what_taos_nms_reports() -> None:
+    """TAO Deploy's utils.get_keep_indices and cluster_with_nms, worked by hand. Cells x-major (TAO transposes the
+    grid): A (2, 1) 0.6, B (2, 2) 0.9, C (3, 1) 0.3 on one object, D (7, 3) 0.5 on another. The loop swaps B to
+    position 0 (order B A C D), zeroes A and C, swaps D to position 1 (order B D C A): scores 0.9 0.5 0 0. It keeps
+    positions 0 and 1, the original indices 1 (B) and 3 (D), and reads their confidences at positions 1 and 3 of
+    the re-ordered scores: B is reported at 0.5, D at 0."""
+    cov, bbox = np.zeros((1, 1, H // 16, W // 16), np.float32), np.zeros((1, 4, H // 16, W // 16), np.float32)
+    for i, j, coverage, box in ((2, 1, 0.6, (21, 11, 71, 61)), (2, 2, 0.9, (20, 10, 70, 60)),
+                                (3, 1, 0.3, (19, 9, 69, 59)), (7, 3, 0.5, (100, 30, 150, 90))):
+        cell(cov, bbox, i, j, coverage, box)
+    nms = {"algorithm": "nms", "nms_confidence_threshold": 0.1, "dbscan_confidence_threshold": 0.0}
+    assert as_boxes(Decoder(params(nms)).decode(cov, bbox)[0]) == [("face", 0.5, 20.0, 10.0, 70.0, 60.0),
+                                                                  ("face", 0.0, 100.0, 30.0, 150.0, 90.0)]
+    # TAO Deploy's inference drops what is reported below dbscan_confidence_threshold: D, whose coverage is 0.5.
+    strict = dict(nms, dbscan_confidence_threshold=0.3)
+    assert as_boxes(Decoder(params(strict)).decode(cov, bbox)[0]) == [("face", 0.5, 20.0, 10.0, 70.0, 60.0)]
 
 
 def test_dbscan_labels_like_scikit_learn() -> None:
@@ -178,7 +203,7 @@ class TritonStandIn(BaseHTTPRequestHandler):
         split = int(self.headers["Inference-Header-Content-Length"])
         request = json.loads(body[:split])
         self.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "request": request})
-        if self.path != "/v2/models/facenet/infer":
+        if self.path != "/v2/models/tao-facenet/infer":  # the pipeline's model_name names the Triton model
             self.send_error(404, "unknown model")
             return
         [tensor] = request["inputs"]
@@ -186,7 +211,7 @@ class TritonStandIn(BaseHTTPRequestHandler):
         names = [o["name"] for o in request["outputs"]]
         values = self.session.run(names, {tensor["name"]: batch})
         blobs = [np.ascontiguousarray(v, dtype="<f4").tobytes() for v in values]
-        header = json.dumps({"model_name": "facenet", "outputs": [
+        header = json.dumps({"model_name": "tao-facenet", "outputs": [
             {"name": n, "datatype": "FP32", "shape": list(v.shape), "parameters": {"binary_data_size": len(b)}}
             for n, v, b in zip(names, values, blobs, strict=True)]}).encode()
         self.send_response(200)
@@ -203,7 +228,7 @@ class TritonStandIn(BaseHTTPRequestHandler):
 @pytest.fixture
 def triton(asset: Path):  # type: ignore[no-untyped-def]
     handler = type("Handler", (TritonStandIn,), {
-        "session": onnxruntime.InferenceSession(str(asset / "triton" / "facenet" / "1" / "model.onnx"),
+        "session": onnxruntime.InferenceSession(str(asset / "triton" / "tao-facenet" / "1" / "model.onnx"),
                                                 providers=["CPUExecutionProvider"]), "seen": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -239,3 +264,24 @@ def test_an_endpoint_that_is_not_there_is_a_workspace_error(asset: Path, tmp_pat
     assert main(["predict", "--endpoint", "nothere", "--model-dir", str(asset), str(image(tmp_path / "a.png")),
                  "--config", str(config)]) == 3
     assert "endpoint nothere not found" in capsys.readouterr().err
+
+
+def test_predict_names_the_classes_of_a_model_of_your_own(tmp_path: Path, capsys) -> None:
+    outputs = detectnet_v2_outputs(tmp_path / "steps", boxes=[Box(20, 10, 70, 60, class_index=0),
+                                                               Box(100, 20, 140, 90, class_index=1)])
+    assert register_model.main(["--export", str(outputs["export"]), "--engine", str(outputs["engine"]), "--specs",
+                                str(outputs["inference"]), "--model_name", "parking-lot", "--output_dir",
+                                str(outputs["out"])]) == 0
+    assert main(["predict", "--local", str(outputs["out"]), str(image(tmp_path / "lot.png")), "--output-dir",
+                 str(tmp_path / "out")]) == 0
+    [found] = json.loads((tmp_path / "out" / "detections.json").read_text())
+    assert sorted((d["label"], d["box"]) for d in found["detections"]) == [
+        ("car", [20.0, 10.0, 70.0, 60.0]), ("pedestrian", [100.0, 20.0, 140.0, 90.0])]
+    out = capsys.readouterr().out
+    assert "model parking-lot: classes car, pedestrian" in out and "face" not in out
+
+
+def test_predicts_help_is_not_about_faces(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "face" not in capsys.readouterr().out.lower()

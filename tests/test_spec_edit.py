@@ -1,5 +1,6 @@
 """TAO 5.0 detectnet_v2 schema checks, spec overrides, class lists, and the dict-tree variant."""
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -16,6 +17,7 @@ from tao_aml.steps.spec_edit import (
     parse_override,
     set_classes,
     set_inference_classes,
+    yaml12_value,
 )
 
 SPECS = Path(__file__).resolve().parents[1] / "src" / "tao_aml" / "templates" / "facenet"
@@ -428,7 +430,9 @@ def test_set_inference_classes() -> None:
 def bpnet_like() -> dict[str, object]:
     return {
         "checkpoint_n_epoch": 5,
-        "optimizer": {"__class_name__": "WeightedMomentumOptimizer", "lr": 2.0e-5, "momentum": 0.9},
+        "optimizer": {"__class_name__": "WeightedMomentumOptimizer", "lr": 2.0e-5, "momentum": 0.9,
+                      "learning_rate_schedule": {"last_step": None}},
+        "output_stage_to_use": None,
         "use_amp": False,
         "model": {"stages": 6, "heat_channels": 19},
         "dataloader": {"image_dims": [368, 368, 3], "scales": [0.5, 1.0], "pose_config": {"x": None}},
@@ -441,16 +445,17 @@ def test_apply_dict_overrides_of_each_type() -> None:
     apply_dict_overrides(tree, [
         "checkpoint_n_epoch=10", "optimizer.lr=1e-4", "optimizer.momentum=1", "use_amp=True",
         "optimizer.__class_name__=Adam", "dataloader.image_dims=[288, 384, 3]", "dataloader.scales=[1, 1.5]",
-        "stages[1].kernel=5", "dataloader.pose_config.x=abc",
+        "stages[1].kernel=5", "output_stage_to_use=3",
     ], "train.yaml")
     assert tree["checkpoint_n_epoch"] == 10
-    assert tree["optimizer"] == {"__class_name__": "Adam", "lr": 1e-4, "momentum": 1.0}
+    assert tree["optimizer"] == {"__class_name__": "Adam", "lr": 1e-4, "momentum": 1.0,
+                                 "learning_rate_schedule": {"last_step": None}}
+    assert tree["output_stage_to_use"] == 3
     assert isinstance(tree["optimizer"]["momentum"], float)
     assert tree["use_amp"] is True
     assert tree["dataloader"]["image_dims"] == [288, 384, 3]
     assert tree["dataloader"]["scales"] == [1, 1.5]
     assert tree["stages"] == [{"kernel": 3}, {"kernel": 5}]
-    assert tree["dataloader"]["pose_config"]["x"] == "abc"
 
 
 @pytest.mark.parametrize(
@@ -585,3 +590,56 @@ def test_real_protobuf_refuses_what_validate_refuses(fake_tao: dict[str, type]) 
     assert len(found) == 1
     assert found[0].startswith("s: TAO 5.0's Experiment schema refuses it: 1:")
     assert "dbscan_min_samples" in found[0]
+
+
+# ---------------------------------------------------------------- YAML 1.2 numbers, null fields
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("010", 10), ("-3", -3), ("1e-5", 1e-5), ("2.e-5", 2e-5), (".5", 0.5), ("true", True), ("null", None),
+    # YAML 1.1 reads these as 8, 90, 3, 16, 8, True and 1000: in 1.2 they are text.
+    ("1:30", "1:30"), ("0b11", "0b11"), ("0x10", "0x10"), ("0o10", "0o10"), ("yes", "yes"), ("1_000", "1_000"),
+    ("[1, 010, 1e3]", [1, 10, 1000.0]),
+])
+def test_yaml12_value(text: str, value: object) -> None:
+    read = yaml12_value(text)
+    assert read == value and type(read) is type(value)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("dataloader.image_dims=[1:30, 368, 3]", "'1:30' is a str, but the template's items are ints"),
+    ("dataloader.image_dims=[0b11, 368, 3]", "'0b11' is a str, but the template's items are ints"),
+    ("dataloader.scales=[1e-5, 010]", None),
+    ("optimizer.learning_rate_schedule.last_step=288100", "TAO 5.0 bpnet sets it itself"),
+    ("output_stage_to_use=0", "output_stage_to_use=0: expected a stage number of at least 1, or null"),
+    ("output_stage_to_use=1:30", "expected a stage number of at least 1"),
+    ("dataloader.pose_config.x=abc", "dataloader.pose_config.x is null in the template, so no type is known"),
+])
+def test_dict_override_numbers_are_yaml12_and_null_fields_typed(override: str, message: str | None) -> None:
+    tree = bpnet_like()
+    if message is None:
+        apply_dict_overrides(tree, [override], "train.yaml")
+        assert tree["dataloader"]["scales"] == [1e-5, 10]
+        return
+    with pytest.raises(StepError, match=re.escape(message)):
+        apply_dict_overrides(tree, [override], "train.yaml")
+
+
+def test_null_fields_tao_ignores_are_refused() -> None:
+    tree = {"dataloader": {"augmentation_config": {"identity_spatial_aug_params": None}},
+            "finetuning_config": {"checkpoint_path": None}, "optimizer": {"grad_weights_dict": None}}
+    with pytest.raises(StepError, match="replaces it with its stage-wise multipliers"):
+        apply_dict_overrides(tree, ["optimizer.grad_weights_dict={conv1/kernel: 0.5}"], "train.yaml")
+    with pytest.raises(StepError, match="TAO 5.0 bpnet ignores it"):
+        apply_dict_overrides(tree, ["dataloader.augmentation_config.identity_spatial_aug_params={zoom_prob: 1}"],
+                             "train.yaml")
+    with pytest.raises(StepError, match="resume with the resume_from input"):
+        apply_dict_overrides(tree, ["finetuning_config.checkpoint_path=/x.ckzip"], "train.yaml")
+
+
+def test_step_owned_paths_are_refused_by_apply_overrides() -> None:
+    """The same refusal offline (spec_check) and on the node (spec_files): apply_overrides holds it."""
+    tree = parse('model_config { pretrained_model_file: "/a" }')
+    with pytest.raises(StepError, match="model_config.pretrained_model_file is a path the step writes at run time"):
+        apply_overrides(tree, "Experiment", ["model_config.pretrained_model_file=/elsewhere.tlt"], "overrides")
+    with pytest.raises(StepError, match="is a path the step writes"):
+        apply_overrides(tree, "Experiment", ["dataset_config.data_sources[0].tfrecords_path=/x"], "overrides")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from standins import invocations, standin_env, status_lines
+from standins import invocations, onnx_models, standin_env, status_lines
 
 KEY = "nvidia_tlt"
 FRAMES = ["000001", "000002", "000003", "000004"]
@@ -61,8 +61,9 @@ image_directory_path: "{root}"
 
 
 def experiment_spec(
-    path: Path, records: str, root: Path, model: Path, epochs: int = 4, load_graph: bool = False
+    path: Path, records: str, root: Path, model: Path, epochs: int = 4, load_graph: bool = False, qat: bool = False
 ) -> Path:
+    """A complete TAO 5.0 FaceNet Experiment spec (NVIDIA's notebook values) that TAO's validator accepts."""
     path.write_text(f"""random_seed: 42
 dataset_config {{
   data_sources {{
@@ -76,25 +77,43 @@ dataset_config {{
     image_directory_path: "{root}"
   }}
 }}
-augmentation_config {{ preprocessing {{ output_image_width: 736 output_image_height: 416 }} }}
+augmentation_config {{ preprocessing {{ output_image_width: 736 output_image_height: 416 output_image_channel: 3
+  min_bbox_width: 1.0 min_bbox_height: 1.0 }} }}
 postprocessing_config {{ target_class_config {{ key: "face" value {{ clustering_config {{
   coverage_threshold: 0.005 dbscan_eps: 0.3 dbscan_min_samples: 1 }} }} }} }}
 model_config {{
   pretrained_model_file: "{model}"
   load_graph: {str(load_graph).lower()}
   num_layers: 18
+  objective_set {{ bbox {{ scale: 35.0 offset: 0.5 }} cov {{ }} }}
   arch: "resnet"
 }}
-evaluation_config {{ validation_period_during_training: 10 first_validation_epoch: 1 }}
-cost_function_config {{ target_classes {{ name: "face" class_weight: 1.0 }} }}
+evaluation_config {{
+  validation_period_during_training: 10
+  first_validation_epoch: 1
+  minimum_detection_ground_truth_overlap {{ key: "face" value: 0.5 }}
+  evaluation_box_config {{ key: "face" value {{ minimum_height: 4 maximum_height: 9999 minimum_width: 4
+    maximum_width: 9999 }} }}
+}}
+cost_function_config {{ target_classes {{ name: "face" class_weight: 1.0 coverage_foreground_weight: 0.05
+  objectives {{ name: "cov" initial_weight: 1.0 weight_target: 1.0 }}
+  objectives {{ name: "bbox" initial_weight: 10.0 weight_target: 10.0 }} }} }}
 training_config {{
   batch_size_per_gpu: 2
   num_epochs: {epochs}
+  enable_qat: {str(qat).lower()}
   checkpoint_interval: 1
   learning_rate {{ soft_start_annealing_schedule {{ min_learning_rate: 5e-06 max_learning_rate: 5e-04
     soft_start: 0.1 annealing: 0.7 }} }}
+  regularizer {{ type: L1 weight: 3e-09 }}
+  optimizer {{ adam {{ epsilon: 1e-08 beta1: 0.9 beta2: 0.999 }} }}
+  cost_scaling {{ initial_exponent: 20.0 increment: 0.005 decrement: 1.0 }}
 }}
-bbox_rasterizer_config {{ deadzone_radius: 0.4 }}
+bbox_rasterizer_config {{
+  target_class_config {{ key: "face" value {{ cov_center_x: 0.5 cov_center_y: 0.5 cov_radius_x: 1.0
+    cov_radius_y: 1.0 bbox_min_radius: 1.0 }} }}
+  deadzone_radius: 0.4
+}}
 """)
     return path
 
@@ -164,6 +183,12 @@ def train(tmp_path: Path, spec: Path, results: Path, **env: str) -> subprocess.C
         "--use_amp",
         **env,
     )
+
+
+def exported_onnx(path: Path) -> Path:
+    """A real ONNX model with the tensors of TAO 5.0's detectnet_v2 export (736x416, one class)."""
+    onnx_models.save(onnx_models.detectnet_v2(736, 416, [onnx_models.Box(184, 104, 552, 312)]), str(path))
+    return path
 
 
 # --- detectnet_v2, TF1 container ---------------------------------------------------------------
@@ -244,7 +269,7 @@ def test_facenet_chain_train_evaluate_prune_retrain_infer_export(tmp_path: Path,
             "--model",
             str(model),
             "--output_file",
-            str(tmp_path / "pruned" / "model_pruned"),
+            str(tmp_path / "pruned" / "model_pruned.hdf5"),
             "--equalization_criterion",
             "union",
             "--pruning_threshold",
@@ -255,7 +280,7 @@ def test_facenet_chain_train_evaluate_prune_retrain_infer_export(tmp_path: Path,
             str(tmp_path / "prune"),
         )
     )
-    pruned = tmp_path / "pruned" / "model_pruned.hdf5"  # TAO appends .hdf5
+    pruned = tmp_path / "pruned" / "model_pruned.hdf5"
     assert pruned.is_file() and status_lines(tmp_path / "prune")[-1]["status"] == "SUCCESS"
 
     retrain = experiment_spec(
@@ -310,8 +335,7 @@ def test_facenet_chain_train_evaluate_prune_retrain_infer_export(tmp_path: Path,
 def test_deploy_builds_int8_engine_from_spec_images_then_infers_and_evaluates(
     tmp_path: Path, dn: dict[str, Path]
 ) -> None:
-    onnx = tmp_path / "model.onnx"
-    onnx.write_text("onnx")
+    onnx = exported_onnx(tmp_path / "model.onnx")
     engine, cache = tmp_path / "trt" / "model.engine", tmp_path / "trt" / "cal.bin"
     passed(
         run(
@@ -383,8 +407,7 @@ def test_deploy_builds_int8_engine_from_spec_images_then_infers_and_evaluates(
 def test_deploy_int8_refuses_missing_calibration_cache_flag_and_images(
     tmp_path: Path, dn: dict[str, Path]
 ) -> None:
-    onnx = tmp_path / "model.onnx"
-    onnx.write_text("onnx")
+    onnx = exported_onnx(tmp_path / "model.onnx")
     base = (
         "gen_trt_engine",
         "--model_path",
@@ -412,7 +435,9 @@ def test_deploy_int8_refuses_missing_calibration_cache_flag_and_images(
         "--cal_image_dir",
         str(empty),
     )
-    assert no_images.returncode == 1 and "No valid" in no_images.stderr
+    # utils/image_batcher.py prints and calls sys.exit(1), which monitor_status does not catch: no FAILURE line.
+    assert no_images.returncode == 1 and "No valid" in no_images.stdout
+    assert status_lines(tmp_path / "g")[-1]["status"] == "STARTED"
     assert not (tmp_path / "e.engine").exists()
 
 
@@ -510,7 +535,8 @@ def test_spec_missing_a_required_message_is_logged_as_failure_with_exit_zero(
 ) -> None:
     # TAO 5.0's spec validator calls sys.exit(1); train's main catches it: PASS, yet FAILURE in status.json.
     spec = tmp_path / "partial.txt"
-    spec.write_text(dn["spec"].read_text().replace("bbox_rasterizer_config { deadzone_radius: 0.4 }", ""))
+    text = dn["spec"].read_text()
+    spec.write_text(text[: text.index("bbox_rasterizer_config {")])  # the last message of the spec
     result = train(tmp_path, spec, tmp_path / "r")
     assert result.returncode == 0 and "Execution status: PASS" in result.stdout
     last = status_lines(tmp_path / "r")[-1]
@@ -526,7 +552,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path, dn: di
         "model.epoch-1.ckzip",
         "model.epoch-2.ckzip",
     ]
-    assert not (results / "weights").exists()
+    assert not (results / "weights" / "resnet18_detector.hdf5").exists()
     assert all(line["status"] != "SUCCESS" for line in status_lines(results))
 
     resumed = passed(train(tmp_path, dn["spec"], results))
@@ -545,12 +571,11 @@ def test_fail_switch_fails_like_tao(tmp_path: Path, dn: dict[str, Path], selecto
     assert "Execution status: FAIL" in result.stdout
     last = status_lines(tmp_path / "r")[-1]
     assert last["status"] == "FAILURE" and "TAO_STANDIN_FAIL_TASK" in last["message"]
-    assert not (tmp_path / "r" / "weights").exists()
+    assert list((tmp_path / "r" / "weights").iterdir()) == []
 
 
 def test_fail_switch_in_tao_deploy_exits_1(tmp_path: Path, dn: dict[str, Path]) -> None:
-    onnx = tmp_path / "model.onnx"
-    onnx.write_text("onnx")
+    onnx = exported_onnx(tmp_path / "model.onnx")
     result = run(
         tmp_path,
         "deploy",
@@ -606,6 +631,11 @@ def test_log_file_receives_the_task_output(tmp_path: Path, dn: dict[str, Path]) 
 
 
 # --- bpnet -----------------------------------------------------------------------------------
+COCO_PARTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+              "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+              "right_knee", "left_ankle", "right_ankle"]
+
+
 @pytest.fixture()
 def coco(tmp_path: Path) -> dict[str, Path]:
     """A two-image COCO tree, its coco_spec.json, pose config and pretrained model."""
@@ -647,7 +677,7 @@ def coco(tmp_path: Path) -> dict[str, Path]:
             "annotation_root_dir_path": "annotations/person_keypoints_val2017.json",
         },
         "duplicate_data_with_each_person_as_center": True,
-        "categories": [{"name": "person", "num_joints": 17}],
+        "categories": [{"name": "person", "num_joints": 17, "keypoints": COCO_PARTS}],
         "data_filtering_params": {
             "min_acceptable_height": 32,
             "min_acceptable_width": 32,
@@ -686,6 +716,8 @@ def bpnet_specs(tmp_path: Path, coco: dict[str, Path], root_data_path: str) -> t
                 "inference_spec": str(infer_spec),
                 "dataloader": {
                     "pose_config": {"pose_config_path": str(tmp_path / "bpnet_18joints.json")},
+                    # BpNetExporter reads it (bpnet export); the shipped templates' values.
+                    "normalization_params": {"image_scale": [256.0, 256.0, 256.0], "image_offset": [0.5, 0.5, 0.5]},
                     "dataset_config": {
                         "root_data_path": root_data_path,
                         "train_records_folder_path": str(tmp_path / "records"),
@@ -884,3 +916,344 @@ def test_deploy_evaluate_and_inference_refuse_what_tao_deploy_refuses(tmp_path: 
                 str(inference_spec(tmp_path / "i.txt", engine)), "-i", str(dn["root"] / "image"), "-b", "1",
                 "-r", str(tmp_path / "in"))
     assert wrong.returncode == 1 and "is not a TensorRT engine" in wrong.stderr
+
+
+# --- behaviours read from NVIDIA's source ----------------------------------------------------------------
+def convert(tmp_path: Path, root: Path, out: str = "x") -> subprocess.CompletedProcess:
+    return run(tmp_path, "tf1", "detectnet_v2", "dataset_convert", "--dataset_export_spec",
+               str(export_spec(tmp_path / "c.txt", root, shards=0)), "--output_filename", str(tmp_path / "tf" / out),
+               "--results_dir", str(tmp_path / "r"))
+
+
+def test_dataset_convert_reads_kitti_labels_as_kitti_converter_lib(tmp_path: Path) -> None:
+    # kitti_converter_lib._add_targets: DontCare lines and mixed-case classes pass; a box under one pixel after
+    # int() truncation is skipped and listed in <output>_warning.json (dataset_converter_lib._save_log_warnings).
+    root = kitti(tmp_path / "data")
+    (root / "label" / "000001.txt").write_text(
+        "Face 0.00 0 0.00 4.00 5.00 30.00 40.00 0.00 0.00 0.00 0.00 0.00 0.00 0.00\n"
+        "DontCare -1 -1 -10 503.89 169.71 590.61 190.13 -1 -1 -1 -1000 -1000 -1000 -10\n"
+        "face 0.00 0 0.00 10.20 5.00 10.90 40.00 0.00 0.00 0.00 0.00 0.00 0.00 0.00\n"
+    )
+    (root / "label" / "000002.txt").write_text("")
+    passed(convert(tmp_path, root))
+    frames = {f["id"]: f for f in json.loads((tmp_path / "tf" / "x-fold-000-of-002").read_text())["frames"]}
+    assert frames["image/000001"]["classes"] == ["face", "dontcare"]
+    assert frames["image/000002"]["classes"] == [] and frames["image/000001"]["width"] == 64
+    warning = json.loads((tmp_path / "tf" / "x_warning.json").read_text())
+    assert warning == {f"{root / 'label' / '000001.txt'}_2": [10, 5, 10, 40]}
+    lines = status_lines(tmp_path / "r")
+    assert [line["message"] for line in lines if line["status"] == "SUCCESS"] == [
+        "TFRecords generation complete.", "Dataset convert finished successfully."]
+    # StatusLogger keeps kpi and categorical once set: the last line carries both.
+    assert lines[-1]["kpi"] == {"num_images": 4}
+    assert lines[-1]["categorical"] == {"num_objects": {"face": 3, "dontcare": 1}}
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("face 0.00 0 0.00 4 5 30 40 0 0 0 0 0 0\n", "only 15 fields"),
+        ("face 0.00 zero 0.00 4 5 30 40 0 0 0 0 0 0 0\n", "could not convert string to float: 'zero'"),
+    ],
+)
+def test_dataset_convert_refuses_what_float_and_the_15_field_assert_refuse(
+    tmp_path: Path, label: str, message: str
+) -> None:
+    root = kitti(tmp_path / "data")
+    (root / "label" / "000003.txt").write_text(label)
+    result = convert(tmp_path, root)
+    assert result.returncode == 255 and message in result.stderr and "000003.txt line 1" in result.stderr
+
+
+def test_dataset_convert_refuses_an_image_pil_cannot_open(tmp_path: Path) -> None:
+    root = kitti(tmp_path / "data")
+    (root / "image" / "000002.png").write_bytes(b"not a png")
+    result = convert(tmp_path, root)
+    assert result.returncode == 255 and "UnidentifiedImageError" in result.stderr
+
+
+def test_train_keeps_kpi_on_later_lines_and_makes_weights_first(tmp_path: Path, dn: dict[str, Path]) -> None:
+    passed(train(tmp_path, dn["spec"], tmp_path / "r"))
+    lines = status_lines(tmp_path / "r")
+    assert lines[-1]["status"] == "SUCCESS" and set(lines[-1]["kpi"]) == {"size", "param_count"}
+    assert "graphical" in lines[-1]  # TaskProgressMonitorHook set it on the logger
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "exit_code", "message"),
+    [
+        # spec_loader.validate_spec (constants.py: output_image_width % 16): FAILURE, yet exit 0.
+        ("output_image_width: 736", "output_image_width: 730", 0, "Training was interrupted"),
+        # spec_loader: TRAINVAL_REQUIRED_MSG_DICT["training_config"] has "optimizer".
+        ("optimizer { adam { epsilon: 1e-08 beta1: 0.9 beta2: 0.999 } }", "", 0, "Training was interrupted"),
+        # text_format.Merge: an unknown field is a ParseError, the task fails.
+        ("random_seed: 42", "random_seed: 42\nno_such_field: 1", 255, "ParseError"),
+    ],
+)
+def test_train_refuses_what_tao_spec_loader_refuses(
+    tmp_path: Path, dn: dict[str, Path], old: str, new: str, exit_code: int, message: str
+) -> None:
+    spec = tmp_path / "bad.txt"
+    assert old in dn["spec"].read_text()
+    spec.write_text(dn["spec"].read_text().replace(old, new))
+    result = train(tmp_path, spec, tmp_path / "r")
+    assert result.returncode == exit_code
+    last = status_lines(tmp_path / "r")[-1]
+    assert last["status"] == "FAILURE" and message in last["message"] + result.stderr
+    assert not (tmp_path / "r" / "weights" / "resnet18_detector.hdf5").exists()
+
+
+def trained(tmp_path: Path, dn: dict[str, Path], qat: bool = False, name: str = "trained") -> Path:
+    spec = experiment_spec(tmp_path / f"{name}.txt", str(tmp_path / "tfrecords" / "train*"), dn["root"],
+                           dn["pretrained"], qat=qat)
+    passed(train(tmp_path, spec, tmp_path / name))
+    return tmp_path / name / "weights" / "resnet18_detector.hdf5"
+
+
+def test_prune_output_without_hdf5_fails_after_writing_it(tmp_path: Path, dn: dict[str, Path]) -> None:
+    # magnet_prune.py appends .hdf5 to save, then sizes args.output_file as given: FileNotFoundError.
+    model = trained(tmp_path, dn)
+    base = ("prune", "-m", str(model), "-k", KEY, "--results_dir", str(tmp_path / "p"))
+    bare = run(tmp_path, "tf1", "detectnet_v2", *base, "-o", str(tmp_path / "pruned"))
+    assert bare.returncode == 255 and "Model file wasn't found" in bare.stderr
+    assert (tmp_path / "pruned.hdf5").is_file()
+    passed(run(tmp_path, "tf1", "detectnet_v2", *base, "-o", str(tmp_path / "ok.hdf5")))
+    lines = status_lines(tmp_path / "p")
+    assert "STARTED" not in {line["status"] for line in lines}  # magnet_prune writes no STARTED line
+    assert set(lines[-1]["kpi"]) == {"pruning_ratio", "size", "param_count"}
+
+
+def test_inference_names_labels_by_output_map_and_needs_a_default(tmp_path: Path, dn: dict[str, Path]) -> None:
+    model = trained(tmp_path, dn)
+    spec = inference_spec(tmp_path / "i.txt", model)
+    spec.write_text(spec.read_text().replace('output_map: "face"', 'output_map: "person_face"'))
+    infer = ("inference", "-e", str(spec), "-i", str(dn["root"] / "image"), "-r", str(tmp_path / "o"), "-k", KEY)
+    passed(run(tmp_path, "tf1", "detectnet_v2", *infer))
+    assert (tmp_path / "o" / "labels" / "000001.txt").read_text().split()[0] == "person_face"
+    spec.write_text(spec.read_text().replace('key: "face"', 'key: "car"'))
+    result = run(tmp_path, "tf1", "detectnet_v2", *infer)
+    assert result.returncode == 255 and "please mention a default class" in result.stderr
+    (dn["root"] / "image" / "000004.png").write_bytes(b"broken")
+    spec.write_text(spec.read_text().replace('key: "car"', 'key: "face"'))
+    broken = run(tmp_path, "tf1", "detectnet_v2", *infer)
+    assert broken.returncode == 255 and "cannot identify image file" in broken.stderr
+
+
+def test_export_gen_ds_config_writes_base_ds_config_lines(tmp_path: Path, dn: dict[str, Path]) -> None:
+    model = trained(tmp_path, dn)
+    onnx = tmp_path / "out" / "model.onnx"
+    export = ("export", "-m", str(model), "-k", KEY, "-o", str(onnx), "--gen_ds_config")
+    refused = run(tmp_path, "tf1", "detectnet_v2", *export)
+    assert refused.returncode == 255 and "Experiment spec wasn't loaded" in refused.stderr
+    onnx.unlink()  # written before the labels were asked for
+    passed(run(tmp_path, "tf1", "detectnet_v2", *export, "-e", str(dn["spec"]), "--results_dir", str(tmp_path / "r")))
+    config = dict(line.split("=", 1) for line in (onnx.parent / "nvinfer_config.txt").read_text().splitlines())
+    assert config == {"net-scale-factor": str(1 / 255), "offsets": "0.0;0.0;0.0", "infer-dims": "3;416;736",
+                      "tlt-model-key": KEY, "network-type": "0", "num-detected-classes": "1",
+                      "model-color-format": "0", "maintain-aspect-ratio": "0", "output-tensor-meta": "0"}
+    assert (onnx.parent / "labels.txt").read_text() == "face\n"
+    lines = status_lines(tmp_path / "r")
+    assert lines[0]["message"] == "Building exporter object."  # run_export writes no STARTED line
+    assert [line["message"] for line in lines[-2:]] == ["Export complete.", "Export finished successfully."]
+    assert {"param_count", "size"} <= set(lines[-2])
+
+
+def test_export_int8_follows_qat_and_cal_json_file(tmp_path: Path, dn: dict[str, Path]) -> None:
+    # keras_exporter.py export: a QAT model's scales go to --cal_json_file and, for int8, straight into the
+    # calibration cache (even without --engine_file), refusing an existing cache; a plain model writes neither.
+    qat = trained(tmp_path, dn, qat=True)
+    cache, scales = tmp_path / "cal.bin", tmp_path / "cal.json"
+    export = ("export", "-m", str(qat), "-k", KEY, "--data_type", "int8", "--cal_cache_file", str(cache),
+              "--cal_json_file", str(scales))
+    passed(run(tmp_path, "tf1", "detectnet_v2", *export, "-o", str(tmp_path / "q.onnx")))
+    assert cache.read_text().startswith("TRT-8503-EntropyCalibration2\n")
+    assert set(json.loads(scales.read_text())["tensor_scales"]) >= {"input_1"}
+    again = run(tmp_path, "tf1", "detectnet_v2", *export, "-o", str(tmp_path / "q2.onnx"))
+    assert again.returncode == 255 and "A pre-existing cache file exists" in again.stderr
+    model = trained(tmp_path, dn, name="plain")
+    plain = model.parent
+    fp32 = ("export", "-m", str(model), "-k", KEY, "--cal_json_file", str(plain / "cal.json"))
+    passed(run(tmp_path, "tf1", "detectnet_v2", *fp32, "-o", str(plain / "m.onnx")))
+    assert not (plain / "cal.json").exists()
+    # Without -e an INT8 calibrator needs a tensorfile, made from batches x batch_size images.
+    int8 = ("export", "-m", str(model), "-k", KEY, "--data_type", "int8", "--cal_image_dir", str(dn["root"] / "image"),
+            "--cal_data_file", str(plain / "cal.tensor"), "--batches", "1")
+    few = run(tmp_path, "tf1", "detectnet_v2", *int8, "-o", str(plain / "a.onnx"))  # --batch_size defaults to 16
+    assert few.returncode == 255 and "Not enough number of images provided: 4 < 16" in few.stderr
+    passed(run(tmp_path, "tf1", "detectnet_v2", *int8, "--batch_size", "4", "-o", str(plain / "b.onnx")))
+    assert (plain / "cal.tensor").is_file() and not (plain / "cal.bin").exists()  # no engine, no cache
+
+
+def test_calibration_tensorfile_refuses_more_batches_than_the_data(tmp_path: Path, dn: dict[str, Path]) -> None:
+    base = ("calibration_tensorfile", "-e", str(dn["spec"]), "-o", str(tmp_path / "t.tensor"))
+    result = run(tmp_path, "tf1", "detectnet_v2", *base, "-m", "3")  # 4 frames, batch_size_per_gpu 2
+    assert result.returncode == 255 and "contains 2 minibatches, while the requested amount is 3" in result.stderr
+    passed(run(tmp_path, "tf1", "detectnet_v2", *base, "-m", "2"))
+
+
+def gen_trt_engine(tmp_path: Path, spec: Path, *args: str) -> subprocess.CompletedProcess:
+    return run(tmp_path, "deploy", "detectnet_v2", "gen_trt_engine", "-m", str(exported_onnx(tmp_path / "m.onnx")),
+               "-e", str(spec), "-r", str(tmp_path / "g"), *args)
+
+
+def test_deploy_gen_trt_engine_follows_qat_data_type_and_cal_json(tmp_path: Path, dn: dict[str, Path]) -> None:
+    qat = experiment_spec(tmp_path / "qat.txt", "/x*", dn["root"], dn["pretrained"], qat=True)
+    engine = str(tmp_path / "e.engine")
+    fp16 = gen_trt_engine(tmp_path, qat, "--engine_file", engine, "--data_type", "fp16")
+    assert fp16.returncode == 1 and "QAT model only supports data_type int8 but fp16" in fp16.stderr
+    no_json = gen_trt_engine(tmp_path, qat, "--engine_file", engine, "--data_type", "int8")
+    assert no_json.returncode == 1 and "Calibration JSON file is required for QAT" in no_json.stderr
+    scales = tmp_path / "cal.json"
+    scales.write_text(json.dumps({"tensor_scales": {"input_1:0": 1.0}}))
+    cache = tmp_path / "cal.bin"
+    qat_args = ("--engine_file", engine, "--data_type", "int8", "--cal_json_file", str(scales), "--cal_cache_file",
+                str(cache))
+    passed(gen_trt_engine(tmp_path, qat, *qat_args))
+    assert cache.read_text().startswith("TRT-8503-EntropyCalibration2\ninput_1:0: ")
+    built = json.loads(Path(engine).read_text())
+    assert built["qat"] and built["inputs"] == {"input_1:0": ["N", 3, 416, 736]}
+    assert set(built["outputs"]) == {"output_cov/Sigmoid:0", "output_bbox/BiasAdd:0"}
+    again = gen_trt_engine(tmp_path, qat, *qat_args)
+    assert again.returncode == 1 and "A pre-existing cache file exists" in again.stderr
+    # --force_ptq switches QAT off: TensorRT calibrates, and an existing cache is simply read.
+    passed(gen_trt_engine(tmp_path, qat, *qat_args, "--force_ptq"))
+    # Neither an engine nor INT8: nothing is built and the spec is not even read.
+    passed(gen_trt_engine(tmp_path, tmp_path / "no_such_spec_is_read.txt"))
+
+
+def test_deploy_gen_trt_engine_refuses_a_file_tensorrt_cannot_parse(tmp_path: Path, dn: dict[str, Path]) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("onnx")
+    result = run(tmp_path, "deploy", "detectnet_v2", "gen_trt_engine", "-m", str(bad), "-e", str(dn["spec"]),
+                 "--engine_file", str(tmp_path / "e.engine"), "-r", str(tmp_path / "g"))
+    # engine_builder.create_network: "Failed to load ONNX file" and sys.exit(1), which monitor_status lets by.
+    assert result.returncode == 1 and "Failed to load ONNX file" in result.stdout
+    assert status_lines(tmp_path / "g")[-1]["status"] == "STARTED" and not (tmp_path / "e.engine").exists()
+
+
+def test_deploy_int8_needs_a_full_batch_of_calibration_images(tmp_path: Path, dn: dict[str, Path]) -> None:
+    # ImageBatcher(exact_batches=True): fewer images than one batch is "Not enough images to create batches".
+    args = ("--engine_file", str(tmp_path / "e.engine"), "--data_type", "int8", "--cal_cache_file",
+            str(tmp_path / "c.bin"), "--cal_image_dir", str(dn["root"] / "image"))
+    result = gen_trt_engine(tmp_path, dn["spec"], *args, "--batch_size", "8")
+    assert result.returncode == 1 and "Not enough images to create batches" in result.stderr
+    passed(gen_trt_engine(tmp_path, dn["spec"], *args, "--batch_size", "4"))
+
+
+def test_deploy_evaluate_reads_labels_as_tao_deploy_kitti_loader(tmp_path: Path, dn: dict[str, Path]) -> None:
+    engine = tmp_path / "model.engine"
+    engine.write_text(json.dumps({"kind": "engine", "data_type": "fp16", "max_batch_size": 2}))
+    evaluate = ("evaluate", "-m", str(engine), "-e", str(dn["spec"]), "-i", str(dn["root"] / "image"), "-l",
+                str(dn["root"] / "label"), "-r", str(tmp_path / "ev"))
+    # Lines under 9 fields and unmapped classes (DontCare) are skipped before anything is parsed.
+    (dn["root"] / "label" / "000001.txt").write_text(
+        "DontCare -1 -1 -10 503.89 169.71 590.61 190.13 -1 -1 -1 -1000 -1000 -1000 -10\nface 0 0\n")
+    passed(run(tmp_path, "deploy", "detectnet_v2", *evaluate))
+    # _load_gt_label reads the occlusion of a mapped class with int(): "0.00" is a ValueError.
+    (dn["root"] / "label" / "000002.txt").write_text("Face 0.00 0.00 0.00 4 5 30 40 0 0 0 0 0 0 0\n")
+    result = run(tmp_path, "deploy", "detectnet_v2", *evaluate)
+    assert result.returncode == 1 and "invalid literal for int() with base 10: '0.00'" in result.stderr
+    # A target_class_mapping value that is no target class: dl.classes[...] raises KeyError.
+    spec = tmp_path / "mapped.txt"
+    spec.write_text(dn["spec"].read_text().replace('value: "face" }', 'value: "person" }', 1))
+    mapped = run(tmp_path, "deploy", "detectnet_v2", *evaluate[:4], str(spec), *evaluate[5:])
+    assert mapped.returncode == 1 and "KeyError: 'person'" in mapped.stderr
+
+
+def test_bpnet_dataset_spec_keys_are_looked_up_like_coco_dataset(tmp_path: Path, coco: dict[str, Path]) -> None:
+    spec = json.loads(coco["spec"].read_text())
+    convert = ("dataset_convert", "-m", "train", "-o", str(tmp_path / "rec" / "train"), "-r", str(tmp_path / "c"),
+               "-d", str(coco["spec"]))
+    del spec["data_filtering_params"]["min_acceptable_interperson_dist_ratio"]
+    coco["spec"].write_text(json.dumps(spec))
+    missing = run(tmp_path, "tf1", "bpnet", *convert)
+    assert missing.returncode == 255 and "min_acceptable_interperson_dist_ratio" in missing.stderr
+    spec["data_filtering_params"]["min_acceptable_interperson_dist_ratio"] = 0.3
+    spec["categories"][0]["keypoints"] = COCO_PARTS[:-1]
+    coco["spec"].write_text(json.dumps(spec))
+    mismatch = run(tmp_path, "tf1", "bpnet", *convert)
+    assert mismatch.returncode == 255 and "num_joints and the number of keypoints are not matching" in mismatch.stderr
+
+
+def test_bpnet_main_persons_skip_people_close_to_an_earlier_one(tmp_path: Path, coco: dict[str, Path]) -> None:
+    # COCODataset._parse_annotation: a centre within ratio x size of an earlier main person is no main person;
+    # duplicate_data_with_each_person_as_center writes one record per main person.
+    annotations = coco["root"] / "annotations" / "person_keypoints_train2017.json"
+    data = json.loads(annotations.read_text())
+    near = dict(data["annotations"][0], id=10, bbox=[3, 3, 40, 40])  # 2 px from person 1, size 40 x 0.3
+    far = dict(data["annotations"][0], id=11, bbox=[20, 5, 40, 40])  # 19 px away
+    data["annotations"] += [near, far]
+    annotations.write_text(json.dumps(data))
+    passed(run(tmp_path, "tf1", "bpnet", "dataset_convert", "-m", "train", "-o", str(tmp_path / "rec" / "train"),
+               "-r", str(tmp_path / "c"), "-d", str(coco["spec"])))
+    records = json.loads((tmp_path / "rec" / "train-fold-000-of-001").read_text())["records"]
+    assert [r["image_id"] for r in records] == [1, 1, 2]
+
+
+def test_bpnet_inference_keeps_unread_images_without_keypoints(tmp_path: Path, coco: dict[str, Path]) -> None:
+    # BpNetInferencer.run: a wrong extension or an image cv2 cannot read is skipped, not fatal, and stays in
+    # detections.json without keypoints.
+    _, infer_spec = bpnet_specs(tmp_path, coco, str(coco["root"]) + "/")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (32, 32)).save(images / "good.jpg")
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    (images / "notes.txt").write_text("x")
+    passed(run(tmp_path, "tf1", "bpnet", "inference", "--inference_spec", str(infer_spec), "--input_type", "dir",
+               "--input", str(images), "--results_dir", str(tmp_path / "out"), "-k", KEY, "--dump_visualizations"))
+    detections = json.loads((tmp_path / "out" / "detections.json").read_text())
+    entries = {e["full_image_path"]: e for e in detections["images"]}
+    assert set(entries) == {"good.jpg", "broken.jpg", "notes.txt"}
+    assert "keypoints" in entries["good.jpg"] and "keypoints" not in entries["broken.jpg"]
+    annotated = [p.name for p in (tmp_path / "out" / "images_annotated").iterdir()]
+    assert annotated == [f"{entries['good.jpg']['viz_id']}.png"]
+
+
+def test_bpnet_evaluate_writes_results_csv_as_pandas_does(tmp_path: Path, coco: dict[str, Path]) -> None:
+    _, infer_spec = bpnet_specs(tmp_path, coco, str(coco["root"]) + "/")
+    passed(run(tmp_path, "tf1", "bpnet", "evaluate", "--inference_spec", str(infer_spec), "--dataset_spec",
+               str(coco["spec"]), "--results_dir", str(tmp_path / "ev"), "-k", KEY))
+    rows = (tmp_path / "ev" / "results.csv").read_text().splitlines()
+    # COCODataset.dump_coco_results_summary: DataFrame(columns=[metric, IoU, area, maxDets, score]).to_csv
+    assert rows[0] == ",metric,IoU,area,maxDets,score" and len(rows) == 11
+    assert rows[1] == "0,AP,0.50:0.95,all,20,0.5" and rows[5] == "4,AP,0.50:0.95,large,20,0.5"
+    assert rows[7] == "6,AR,0.50,all,20,0.5"
+
+
+def test_dataset_convert_stops_on_an_occlusion_int_refuses_only_for_kept_objects(tmp_path: Path) -> None:
+    root = kitti(tmp_path / "data")
+    # A skipped (sub-pixel) object's occlusion is never read; a kept one's goes through int().
+    (root / "label" / "000001.txt").write_text("face 0.00 nan 0.00 4.2 5 4.9 40 0 0 0 0 0 0 0\n")
+    passed(convert(tmp_path, root))
+    (root / "label" / "000001.txt").write_text("face 0.00 inf 0.00 4 5 30 40 0 0 0 0 0 0 0\n")
+    result = convert(tmp_path, root, out="y")
+    assert result.returncode == 255 and "OverflowError" in result.stderr and "000001.txt line 1" in result.stderr
+
+
+def test_inference_with_a_tensorrt_config_is_refused_as_not_emulated(tmp_path: Path, dn: dict[str, Path]) -> None:
+    spec = inference_spec(tmp_path / "i.txt", dn["pretrained"])
+    spec.write_text(spec.read_text().replace(f'tlt_config {{ model: "{dn["pretrained"]}" }}',
+                                             'tensorrt_config { trt_engine: "/x.engine" }'))
+    result = run(tmp_path, "tf1", "detectnet_v2", "inference", "-e", str(spec), "-i", str(dn["root"] / "image"),
+                 "-r", str(tmp_path / "o"), "-k", KEY)
+    assert result.returncode == 255 and "tensorrt_config" in result.stderr
+
+
+def test_bpnet_annotation_without_a_key_coco_dataset_reads_is_refused(tmp_path: Path, coco: dict[str, Path]) -> None:
+    annotations = coco["root"] / "annotations" / "person_keypoints_val2017.json"  # loaded whatever the mode
+    data = json.loads(annotations.read_text())
+    del data["annotations"][1]["num_keypoints"]
+    annotations.write_text(json.dumps(data))
+    result = run(tmp_path, "tf1", "bpnet", "dataset_convert", "-m", "train", "-o", str(tmp_path / "rec" / "train"),
+                 "-r", str(tmp_path / "c"), "-d", str(coco["spec"]))
+    assert result.returncode == 255 and "has no num_keypoints" in result.stderr
+
+
+def test_deploy_inference_fails_on_an_image_pil_cannot_open(tmp_path: Path, dn: dict[str, Path]) -> None:
+    engine = tmp_path / "model.engine"
+    engine.write_text(json.dumps({"kind": "engine", "data_type": "fp32", "max_batch_size": 1}))
+    (dn["root"] / "image" / "000003.png").write_bytes(b"broken")
+    result = run(tmp_path, "deploy", "detectnet_v2", "inference", "-m", str(engine), "-e",
+                 str(inference_spec(tmp_path / "i.txt", engine)), "-i", str(dn["root"] / "image"), "-r",
+                 str(tmp_path / "o"))
+    assert result.returncode == 1 and "cannot identify image file" in result.stderr

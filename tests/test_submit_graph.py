@@ -31,7 +31,8 @@ def test_mermaid_shows_every_step_edge_and_compute(steps) -> None:
         assert f's_{step.name}["<b>{step.name}</b><br/>{step.component}<br/>on {step.compute}<br/>' in text
         for before in step.upstream:
             assert f"s_{before} --> s_{step.name}" in text
-    assert 's_train["<b>train</b><br/>tao_detectnet_v2_train<br/>on my-gpu<br/>1 node x 1 GPU<br/>~' in text
+    assert ('s_train["<b>train</b><br/>tao_detectnet_v2_train<br/>on my-gpu<br/>1 node x 1 GPU<br/>80 epochs<br/>~'
+            in text)
     assert "| `download_wider` | - | `cpu-cluster` (cpu_compute) |" in text
     assert "s_train --> s_prune" in text and "s_prune --> s_retrain" in text
 
@@ -39,7 +40,7 @@ def test_mermaid_shows_every_step_edge_and_compute(steps) -> None:
 def test_dot_source_matches_the_steps(steps) -> None:
     source = dot_source("facenet", steps)
     assert source.startswith('digraph "facenet" {') and source.rstrip().endswith("}")
-    assert '"train" [label="train\\ntao_detectnet_v2_train\\non my-gpu\\n1 node x 1 GPU\\n~' in source
+    assert '"train" [label="train\\ntao_detectnet_v2_train\\non my-gpu\\n1 node x 1 GPU\\n80 epochs\\n~' in source
     assert source.count(" -> ") == sum(len(step.upstream) for step in steps)
 
 

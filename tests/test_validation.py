@@ -151,3 +151,24 @@ def test_spec_template_in_two_shipped_folders(repo_copy: Path) -> None:
 def test_placeholder_left_in_a_value(repo_copy: Path) -> None:
     edit_yaml(repo_copy / TRAIN, lambda d: d["tags"].update(registry="<registry_name>"))
     assert any("tags.registry: placeholder '<registry_name>'" in p for p in rendered(repo_copy))
+
+
+def test_every_tao_step_gets_16g_of_shared_memory_in_a_form_azure_ml_reads(repo_copy: Path) -> None:
+    """Azure ML's default /dev/shm is 2g; NVIDIA runs TAO with 16G (shared/facts/azureml.md)."""
+    export = Path("components/detectnet_v2/export/component.yml")
+    prune = Path("components/detectnet_v2/prune/component.yml")
+    edit_yaml(repo_copy / export, lambda data: data.pop("resources"))
+    edit_yaml(repo_copy / prune, lambda data: data["resources"].update(shm_size="16G"))
+    edit_yaml(repo_copy / FACENET, lambda data: data["jobs"]["retrain"]["resources"].pop("shm_size"))
+    edit_yaml(repo_copy / FACENET, lambda data: data["jobs"]["train"]["resources"].update(shm_size="lots"))
+    problems = rendered(repo_copy)
+    assert f"{export}: resources.shm_size: missing: a TAO container gets Azure ML's 2g /dev/shm; NVIDIA runs TAO " \
+           "with 16G (multi-GPU training and TF data loaders fail below that): 16g" in problems
+    assert f"{prune}: resources.shm_size: expected a shared-memory size <number><b|k|m|g>, e.g. 16g, got '16G'" \
+        in problems
+    assert f"{FACENET}: jobs.retrain.resources.shm_size: missing: a step's own resources replace those of its " \
+           "component (tao_detectnet_v2_train sets shm_size 16g): repeat it here" in problems
+    assert f"{FACENET}: jobs.train.resources.shm_size: expected a shared-memory size <number><b|k|m|g>, e.g. 16g, " \
+           "got 'lots'" in problems
+    data_step = yaml.safe_load((repo_copy / "components/data/wider_to_kitti/component.yml").read_text())
+    assert "resources" not in data_step, "CPU data steps run no TAO container: Azure ML's default is theirs"

@@ -157,14 +157,14 @@ def test_rgb_output_keeps_colour(quirky: SplitPaths, tmp_path: Path) -> None:
 
 
 def test_size_class_format_and_min_box_options(quirky: SplitPaths, tmp_path: Path) -> None:
-    summary = run(quirky, tmp_path, "--width", "368", "--height", "208", "--class_name", "Face_1",
+    summary = run(quirky, tmp_path, "--width", "368", "--height", "208", "--class_name", "face_1",
                   "--image_format", "jpg", "--min_box_size", "15")
     with Image.open(tmp_path / "images" / f"{PARADE.flat_name}.jpg") as out:
         assert (out.format, out.size) == ("JPEG", (368, 208))
     # Half the default size: the left-clipped face is 11.04 px wide and now too small.
     assert labels(tmp_path, PARADE) == [
-        f"Face_1 0.00 0 0.00 36.80 30.40 110.40 67.20 {TAIL}",
-        f"Face_1 0.00 0 0.00 331.20 159.20 368.00 196.00 {TAIL}",
+        f"face_1 0.00 0 0.00 36.80 30.40 110.40 67.20 {TAIL}",
+        f"face_1 0.00 0 0.00 331.20 159.20 368.00 196.00 {TAIL}",
     ]
     assert summary["faces_dropped"]["too_small"] == 2 + 1 + 1  # + Handshaking's 10.4 px-wide face
 

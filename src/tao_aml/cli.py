@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import __version__, gpu_time
 from .pipelines import REPO_ROOT, SettingError
+from .steps.cli_types import of_kind
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AZURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 LOG = logging.getLogger("tao_aml")
@@ -48,6 +49,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .graph import write_graph
     from .pipelines import Pipeline
     from .profiles import format_value
+    from .secret_rules import shown_input
     from .submit import FINISHED_OK, build_job, follow, resume_data, send, write_rest
     from .workspace import WorkspaceError, asset_exists, azure_errors, connect, resolve_target
 
@@ -99,8 +101,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
                   f"training and {assumed['val']:,} validation images (KITTI's size); --set images_per_split=N "
                   "estimates N per split")
     print("pipeline inputs" + (f" (profile {args.profile}, then --set)" if args.profile else "") + ":")
+    notes: dict[str, list[str]] = {}
+    for item in built.overridden:  # TAO uses the override: say so where the input is shown
+        notes.setdefault(item.source, []).append(item.note())
     for name, value in built.inputs.items():
-        print(f"  {name} = {'(not set)' if value is None else format_value(value)}")
+        note = f" ({'; '.join(notes[name])})" if name in notes else ""
+        print(f"  {name} = {'(not set)' if value is None else shown_input(name, format_value(value))}{note}")
     for name in built.settings.omitted:
         print(f"  {name}: empty --set value, left unset (not sent)")
     if built.data_plan.lines:
@@ -262,19 +268,28 @@ def cmd_triton(args: argparse.Namespace) -> int:
         error(f"tao-aml triton needs the serving extra ({err.name} is missing): pip install 'tao-aml[serve]'")
         return EXIT_USAGE
     from .steps.common import StepError
-    from .steps.deploy_bundle import triton_repository
+    from .steps.deploy_bundle import plan_problem, triton_repository
 
     model_dir, target = Path(args.model_dir), Path(args.output_dir)
     try:
         card = load_card(model_dir)
         if target.exists() and any(target.iterdir()):
             raise PredictError(f"{target} is not empty: give a new folder for the Triton repository")
-        models = triton_repository(str(model_dir), str(target), card["postprocessing"], card.get("engine"), args.plan)
+        engine = card.get("engine")
+        tensorrt = (engine or {}).get("tensorrt")  # --plan: the user's Triton carries the engine's TensorRT
+        problem = plan_problem(engine, args.gpu, tensorrt) if args.plan else None
+        if problem:
+            raise PredictError(f"no TensorRT plan for {args.gpu} GPUs: {problem}")
+        name = (card.get("triton") or {}).get("model") or card.get("name") or "detectnet_v2"
+        triton = triton_repository(str(model_dir), str(target), card["postprocessing"], engine, args.plan, name,
+                                   args.gpu, tensorrt)
     except (PredictError, StepError) as err:
         error(str(err))
         return EXIT_USAGE
-    print(f"Triton model repository in {target}: {', '.join(models)} "
+    print(f"Triton model repository in {target}: {', '.join(triton['models'])} "
           f"(tritonserver --model-repository {target})")
+    if triton["plan"]["included"]:
+        print(f"model.plan loads only on {args.gpu} GPUs in a Triton with TensorRT {tensorrt}")
     return EXIT_OK
 
 
@@ -304,6 +319,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except _WorkspaceFailure as err:
         error(str(err))
         return EXIT_AZURE
+    print(f"model {card.get('name') or model_dir}: classes {', '.join(decoder.classes)}")
     for prediction in predictions:
         boxes = "; ".join(f"{d.label} {d.confidence:.2f} [{d.x1:.0f}, {d.y1:.0f}, {d.x2:.0f}, {d.y2:.0f}]"
                           for d in prediction.detections) or "no detections"
@@ -342,7 +358,6 @@ def endpoint_model(args: argparse.Namespace, card: dict, decoder):  # type: igno
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from .endpoint import EndpointError, deploy, how_to_call, plan, write_plan
-    from .steps.deploy_bundle import TRITON_MODEL
     from .workspace import WorkspaceError, azure_errors, connect, resolve_target
 
     try:
@@ -360,7 +375,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         target = resolve_target(args.config, args.subscription, args.resource_group, args.workspace)
         client = connect(target)
         with azure_errors(target):
-            endpoint = deploy(client, planned, print)
+            endpoint, triton_model = deploy(client, planned, print)
     except EndpointError as err:
         error(str(err))
         return EXIT_USAGE
@@ -368,7 +383,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         error(str(err))
         return EXIT_AZURE
     print(f"endpoint {endpoint.name} is ready in {target}, all traffic to {planned.deployment.name}")
-    for line in how_to_call(endpoint, TRITON_MODEL):
+    for line in how_to_call(endpoint, triton_model):
         print(line)
     return EXIT_OK
 
@@ -483,11 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
         "cpu_instance_type=..., spot=true)",
     )
     submit.add_argument(
-        "--images", metavar="ACR",
+        "--images", metavar="ACR", type=of_kind("container_registry"),
         help="use the environments' prebuilt images in this container registry (tao-aml images build) "
         "instead of building them from their contexts",
     )
-    submit.add_argument("--experiment", help="experiment name (default: the pipeline's)")
+    submit.add_argument("--experiment", type=of_kind("experiment"), help="experiment name (default: the pipeline's)")
     submit.add_argument("--output-dir", default="build", help="where the resolved job and step graph are written")
     mode = submit.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="build and validate only; nothing is sent")
@@ -518,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--version", default=__version__, help=f"version of every asset (default {__version__})")
     register.add_argument("--dry-run", action="store_true", help="list what would be published; nothing is sent")
     register.add_argument(
-        "--images", metavar="ACR",
+        "--images", metavar="ACR", type=of_kind("container_registry"),
         help="register the environments as their prebuilt images in this container registry (tao-aml images build)",
     )
     register.add_argument(
@@ -552,7 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = images_sub.add_parser(
         "build", parents=[common], help="build and push every environment's image once with `az acr build`"
     )
-    build.add_argument("--registry", required=True, help="Azure container registry (name or login server)")
+    build.add_argument("--registry", type=of_kind("container_registry"), required=True,
+                       help="Azure container registry (name or login server)")
     build.add_argument("--dry-run", action="store_true", help="print the az acr build commands; run nothing")
     build.set_defaults(func=cmd_images_build)
 
@@ -598,17 +614,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.set_defaults(func=cmd_run)
 
+    from .steps.deploy_bundle import COMPUTE_CAPABILITY, DEFAULT_SERVING_GPU
+
     triton = sub.add_parser(
-        "triton", parents=[common], help="lay out a Triton model repository from a downloaded FaceNet model asset"
+        "triton", parents=[common], help="lay out a Triton model repository from a downloaded DetectNet_v2 model asset"
     )
     triton.add_argument("model_dir", metavar="MODEL_DIR", help="the model asset folder (model_card.json, model.onnx)")
     triton.add_argument("--output-dir", required=True, help="a new or empty folder for the repository")
-    triton.add_argument("--plan", action="store_true", help="also the TensorRT engine as a tensorrt_plan model")
+    triton.add_argument("--plan", action="store_true",
+                        help="also the TensorRT engine as a tensorrt_plan model, for a Triton with the engine's "
+                             "TensorRT on --gpu (refused when the engine was built on another GPU family)")
+    triton.add_argument("--gpu", choices=sorted(COMPUTE_CAPABILITY), default=DEFAULT_SERVING_GPU,
+                        help=f"the GPU Triton serves on (default {DEFAULT_SERVING_GPU})")
     triton.set_defaults(func=cmd_triton)
 
     predict = sub.add_parser(
         "predict", parents=[common],
-        help="detect faces on images with a FaceNet model asset: locally (onnxruntime) or through its endpoint",
+        help="detect the classes of a DetectNet_v2 model asset on images (its card names them): locally "
+             "(onnxruntime) or through its endpoint",
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     where = predict.add_mutually_exclusive_group(required=True)
@@ -623,9 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser(
         "deploy", parents=[common], help="serve a registered Triton model on a managed online endpoint"
     )
-    deploy.add_argument("pipeline", choices=["facenet"], help="the pipeline whose model is served")
     deploy.add_argument("--model", required=True, metavar="NAME:VERSION",
-                        help="the triton_model asset tao-aml model register made, e.g. tao-facenet-triton:1")
+                        help="the triton_model asset tao-aml model register made, e.g. tao-detectnet-v2-triton:1")
     deploy.add_argument("--endpoint", required=True, help="endpoint name (3-32 letters, digits, '-')")
     deploy.add_argument("--deployment", default="tao", help="deployment name (default tao)")
     deploy.add_argument("--instance-type", default="Standard_NC4as_T4_v3",

@@ -7,6 +7,9 @@ list, checksum or setting gives a new one. A run finds an existing version by na
 pipeline input that skips the download (`reuse_input`); otherwise it names the pipeline output with that
 name and version, which Azure ML registers as a data asset when the job ends (how-to-manage-inputs-outputs-
 pipeline, "Register output as a named asset").
+
+A download's asset holds its own proof: SHA256SUMS, the sha256 of every file as the first download wrote
+it; the download step given the asset (`reuse_input`) checks every file against it before anything reads it.
 """
 
 from __future__ import annotations

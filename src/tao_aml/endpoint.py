@@ -1,4 +1,4 @@
-"""A managed online endpoint serving a FaceNet model's Triton repository (no-code Triton deployment).
+"""A managed online endpoint serving a DetectNet_v2 model's Triton repository (no-code Triton deployment).
 
 `tao-aml model register` registers the model asset's triton/ folder as a `triton_model` asset
 (<name>-triton); a managed online deployment of a `triton_model` needs no environment or scoring script:
@@ -22,6 +22,8 @@ from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
 from azure.core.exceptions import ResourceNotFoundError
 
 from . import vm_sizes
+from .model_asset import PLAN_TAG, TRITON_SUFFIX
+from .steps.deploy_bundle import COMPUTE_CAPABILITY
 
 DEFAULT_INSTANCE_TYPE = "Standard_NC4as_T4_v3"  # 1 x T4 16 GB, a current managed online endpoint GPU size
 DEFAULT_DEPLOYMENT = "tao"
@@ -43,6 +45,12 @@ class Plan:
     model_name: str
     model_version: str
 
+    @property
+    def compute_capability(self) -> str | None:
+        """The compute capability of the instance type's GPU (its GPU model as vm_sizes names it)."""
+        gpu = vm_sizes.GPU_SIZES[str(self.deployment.instance_type)][1].split()[0]
+        return COMPUTE_CAPABILITY.get(gpu)
+
 
 def plan(endpoint_name: str, model: str, deployment_name: str = DEFAULT_DEPLOYMENT,
          instance_type: str = DEFAULT_INSTANCE_TYPE, instance_count: int = 1) -> Plan:
@@ -56,7 +64,7 @@ def plan(endpoint_name: str, model: str, deployment_name: str = DEFAULT_DEPLOYME
     match = MODEL_REF.match(model)
     if not match:
         raise EndpointError(f"--model {model!r}: expected NAME:VERSION of a triton_model asset, e.g. "
-                            "tao-facenet-triton:1")
+                            "tao-detectnet-v2-triton:1")
     problem = vm_sizes.gpu_size_problem(instance_type)
     if problem:
         raise EndpointError(f"--instance-type: {problem}")
@@ -64,7 +72,7 @@ def plan(endpoint_name: str, model: str, deployment_name: str = DEFAULT_DEPLOYME
         raise EndpointError("--instance-count must be at least 1")
     endpoint = ManagedOnlineEndpoint(
         name=endpoint_name, auth_mode="key",
-        description="NVIDIA TAO FaceNet (DetectNet_v2) served by Triton; made by tao-aml deploy",
+        description=f"NVIDIA TAO model {match.group(1)} served by Triton; made by tao-aml deploy",
         tags={"tao_aml.model": model})
     deployment = ManagedOnlineDeployment(
         name=deployment_name, endpoint_name=endpoint_name, model=f"azureml:{model}",
@@ -88,7 +96,8 @@ def write_plan(planned: Plan, out_dir: Path) -> list[Path]:
     return written
 
 
-def check_model(client: MLClient, planned: Plan) -> None:
+def check_model(client: MLClient, planned: Plan) -> str:
+    """The Triton model name inside the registered triton_model; EndpointError if it cannot be served."""
     try:
         model = client.models.get(name=planned.model_name, version=planned.model_version)
     except ResourceNotFoundError:
@@ -97,11 +106,20 @@ def check_model(client: MLClient, planned: Plan) -> None:
     if str(model.type) != "triton_model":
         raise EndpointError(f"model {planned.model_name}:{planned.model_version} is a {model.type}, not a "
                             "triton_model: deploy the <name>-triton asset that tao-aml model register makes")
+    tags = model.tags or {}
+    built_for = tags.get(PLAN_TAG)
+    if built_for and built_for != planned.compute_capability:
+        raise EndpointError(f"model {planned.model_name}:{planned.model_version} holds a TensorRT plan for GPUs of "
+                            f"compute capability {built_for}; {planned.deployment.instance_type}'s GPU is "
+                            f"{planned.compute_capability}, where Triton cannot load it: pick a size with that GPU")
+    return str(tags.get("triton_model_name") or planned.model_name.removesuffix(TRITON_SUFFIX))
 
 
-def deploy(client: MLClient, planned: Plan, report: Callable[[str], None] = print) -> ManagedOnlineEndpoint:
-    """Create or update the endpoint, then the deployment (waiting for each), then send it all traffic."""
-    check_model(client, planned)
+def deploy(client: MLClient, planned: Plan,
+           report: Callable[[str], None] = print) -> tuple[ManagedOnlineEndpoint, str]:
+    """Create or update the endpoint, then the deployment (waiting for each), then send it all traffic.
+    Returns the endpoint and the Triton model name it serves."""
+    triton_model = check_model(client, planned)
     report(f"endpoint {planned.endpoint.name}: creating or updating (takes a few minutes)")
     client.online_endpoints.begin_create_or_update(planned.endpoint).result()
     report(f"deployment {planned.deployment.name}: {planned.deployment.instance_count} x "
@@ -114,7 +132,7 @@ def deploy(client: MLClient, planned: Plan, report: Callable[[str], None] = prin
                             f"get-logs --endpoint-name {planned.endpoint.name} --name {planned.deployment.name}`")
     endpoint = client.online_endpoints.get(planned.endpoint.name)
     endpoint.traffic = {planned.deployment.name: 100}
-    return client.online_endpoints.begin_create_or_update(endpoint).result()
+    return client.online_endpoints.begin_create_or_update(endpoint).result(), triton_model
 
 
 def how_to_call(endpoint: ManagedOnlineEndpoint, triton_model: str) -> list[str]:

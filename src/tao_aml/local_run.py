@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,13 +37,18 @@ from typing import IO, Any, Protocol
 from urllib.parse import urlparse
 
 from . import images
+from .input_rules import value_problems
 from .pipelines import Pipeline, SettingError, Settings, effective_inputs
-from .render import NODES_INPUT, is_gpu_step
+from .render import NODES_INPUT, is_gpu_step, shm_size
+from .secret_rules import local_secret_problems, shown_command
 from .yaml_model import Component, Step, parse_binding
 
 LOG = logging.getLogger(__name__)
 PORT_REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
 OPTIONAL_BLOCK = re.compile(r"\$\[\[(.*?)\]\]", re.S)
+# A reference with the single quotes the component command puts around it, or (not in this repository's
+# commands, which validate refuses) without.
+QUOTED_PORT_REF = re.compile(r"(?P<q>'?)\$\{\{\s*(?P<kind>inputs|outputs)\.(?P<name>[A-Za-z0-9_]+)\s*\}\}(?P=q)")
 STATE_FILE, LOG_FILE, RUN_FILE, LOCK_FILE = "step.json", "step.log", "run.json", "run.lock"
 RUNNING, FAILED, COMPLETE = "running", "failed", "complete"
 # Why a step an earlier run did not finish runs again on what it left.
@@ -53,10 +59,10 @@ STEP_ENV = {"TELEMETRY_OPT_OUT": "yes", "PYTHONDONTWRITEBYTECODE": "1"}
 # Variables a step may read from the user's environment. A container gets them by name only
 # (`-e NAME`: docker copies the value from its own environment), so no value, the NGC key included,
 # is ever on a command line.
-PASSTHROUGH = ("NGC_API_KEY", "TAO_AML_NGC_API_BASE", "TAO_AML_VERBOSE", "MLFLOW_TRACKING_URI",
-               "MLFLOW_EXPERIMENT_NAME")
+PASSTHROUGH = ("NGC_API_KEY", "TAO_MODEL_KEY", "TAO_AML_NGC_API_BASE", "TAO_AML_VERBOSE", "MLFLOW_TRACKING_URI",
+               "MLFLOW_TRACKING_TOKEN", "MLFLOW_EXPERIMENT_NAME")
 # NVIDIA's advice for its framework containers (shared memory and locked memory for NCCL and data loaders).
-CONTAINER_LIMITS = ("--shm-size", "16g", "--ulimit", "memlock=-1", "--ulimit", "stack=67108864")
+CONTAINER_LIMITS = ("--ulimit", "memlock=-1", "--ulimit", "stack=67108864")
 TAIL_LINES = 20
 
 
@@ -97,6 +103,7 @@ class Launch:
     folder: Path  # <workdir>/<step>: its outputs, log and state
     outputs: dict[str, Path]
     reads: list[Path] = field(default_factory=list)  # the folders and files its inputs name
+    shm_size: str | None = None  # /dev/shm, as Azure ML gives the step (render.shm_size)
 
     @property
     def log(self) -> Path:
@@ -109,23 +116,23 @@ class Launch:
 
 
 def render_command(command: str, values: dict[str, Any], outputs: dict[str, Path]) -> str:
-    """Azure ML's substitution: optional blocks drop out when any input in them is unset."""
+    """Azure ML's substitution: optional blocks drop out when any input in them is unset.
 
-    def text(kind: str, name: str) -> str:
-        if kind == "outputs":
-            return str(outputs[name])
-        value = values.get(name)
-        return str(value)  # booleans render as True/False, as Azure ML passes them
+    Each value becomes one shell word (shlex.quote, in place of the command's own quotes around it), so a
+    local path with a space, a quote or `$(...)` in it is data, as the service's mount paths are."""
+
+    def text(match: re.Match) -> str:
+        kind, name = match.group("kind"), match.group("name")
+        # booleans render as True/False, as Azure ML passes them
+        return shlex.quote(str(outputs[name] if kind == "outputs" else values.get(name)))
 
     def block(match: re.Match) -> str:
         inner = match.group(1)
         names = PORT_REF.findall(inner)
-        if any(kind == "inputs" and values.get(name) is None for kind, name in names):
-            return ""
-        return PORT_REF.sub(lambda m: text(m.group(1), m.group(2)), inner)
+        return "" if any(kind == "inputs" and values.get(name) is None for kind, name in names) else inner
 
-    rendered = OPTIONAL_BLOCK.sub(block, command)
-    return " ".join(PORT_REF.sub(lambda m: text(m.group(1), m.group(2)), rendered).split())
+    # Blocks and whitespace first, values last: a value's own spaces are kept.
+    return QUOTED_PORT_REF.sub(text, " ".join(OPTIONAL_BLOCK.sub(block, command).split()))
 
 
 def format_elapsed(seconds: float) -> str:
@@ -168,11 +175,12 @@ def write_state(folder: Path, state: dict[str, Any]) -> None:
 def check_local(settings: Settings, values: dict[str, Any]) -> None:
     """Settings that only an Azure ML run has, refused before anything runs."""
     problems = [f"--set {name}: a setting of Azure ML runs (tao-aml submit), not of a local run"
-                for name in settings.run]
+                for name in settings.run if name != "shm_size"]
     nodes = int(values.get(NODES_INPUT) or 1)
     if nodes > 1:
         problems.append(f"--set {NODES_INPUT}={nodes}: a local run has this one machine; "
                         "for several of its GPUs set gpus_per_node")
+    problems += local_secret_problems(values, os.environ)
     if problems:
         raise SettingError("\n".join(problems))
 
@@ -309,6 +317,8 @@ class Docker:
         argv = ["docker", "run", "--rm", "--name", name, *CONTAINER_LIMITS]
         if launch.gpu:
             argv += ["--gpus", "all"]
+        if launch.shm_size:
+            argv += ["--shm-size", launch.shm_size]
         if hasattr(os, "getuid"):
             # The files a step writes belong to the user, so a rerun can clear them; /tmp is every user's.
             argv += ["--user", f"{os.getuid()}:{os.getgid()}", "--env", "HOME=/tmp"]
@@ -352,6 +362,7 @@ class LocalRunner:
         self.progress = progress
         self.heartbeat_s = heartbeat_s
         self.values = effective_inputs(pipeline, settings)
+        self.shm_size = settings.run.get("shm_size")
         check_local(settings, self.values)
         # Data inputs: local paths the job gives (relative to pipeline.yml), then what the caller connects.
         for name, port in pipeline.job.inputs.items():
@@ -423,6 +434,9 @@ class LocalRunner:
         outputs = {name: folder / name for name in child.outputs}
         self.step_outputs[step.name] = outputs
         values = self.step_values(step)
+        refused = value_problems(child, values)
+        if refused:
+            raise SettingError(f"step {step.name}: " + f"\nstep {step.name}: ".join(refused))
         reference = str(child.raw.get("environment", "")).removeprefix("file:")
         return Launch(
             step=step.name,
@@ -433,6 +447,7 @@ class LocalRunner:
             folder=folder,
             outputs=outputs,
             reads=list(dict.fromkeys(value for value in values.values() if isinstance(value, Path))),
+            shm_size=shm_size(step.raw, child.raw, self.shm_size),
         )
 
     def plan(self, launches: list[Launch], forced: set[str]) -> list[tuple[Launch, str | None]]:
@@ -466,7 +481,7 @@ class LocalRunner:
             folder.mkdir(parents=True, exist_ok=True)
         kind = "GPU" if launch.gpu else "CPU"
         self.progress(f"{label}: started ({kind} step{self.executor.where(launch)}); log {launch.log}")
-        LOG.info("step %s: %s", launch.step, launch.command)
+        LOG.info("step %s: %s", launch.step, shown_command(launch.command))
         state = {"status": RUNNING, "command_sha256": launch.digest, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         write_state(launch.folder, state)
         started = time.monotonic()

@@ -7,7 +7,7 @@ path="azureml://jobs/<job>/outputs/model/paths/"))`, the form Azure ML documents
 job, where <job> is the register_model step's own (child) job. Name and tags come from the step's
 model_card.json; for an Azure ML registry the workspace version is then shared with
 `ml_client.models.share`, the documented way to put a workspace model into a registry. A card with a
-Triton repository (FaceNet: `triton/` in the output) also gets a `triton_model` asset `<name>-triton`
+Triton repository (DetectNet_v2: `triton/` in the output) also gets a `triton_model` asset `<name>-triton`
 from `azureml://jobs/<job>/outputs/model/paths/triton/`, which `tao-aml deploy` serves on a managed
 online endpoint (no-code Triton deployment).
 """
@@ -103,6 +103,7 @@ def register_from_job(
 
 
 TRITON_SUFFIX = "-triton"
+PLAN_TAG = "triton_plan_compute_capability"  # the GPU family a Triton repository's TensorRT plan loads on
 
 
 def register_triton(client: MLClient, card: dict[str, Any], model: Model, job_name: str, step_job: str,
@@ -117,12 +118,15 @@ def register_triton(client: MLClient, card: dict[str, Any], model: Model, job_na
     tags = {str(key): str(value) for key, value in (card.get("tags") or {}).items()}
     tags.update({"triton_model_name": str(card["triton"].get("model", "")),
                  "custom_model": f"{model.name}:{model.version}"})
+    plan = card["triton"].get("plan") or {}
+    if plan.get("included"):  # tao-aml deploy refuses a size whose GPU cannot load the plan
+        tags[PLAN_TAG] = str(plan.get("compute_capability"))
     triton = client.models.create_or_update(Model(
         type="triton_model", name=name, path=MODEL_URI.format(job=step_job, output=OUTPUT) + folder + "/",
         tags=tags, properties={PIPELINE_JOB: job_name, STEP_JOB: step_job},
         description=f"Triton model repository of {model.name}:{model.version} (pipeline job {job_name})"))
     report(f"registered Triton model {triton.name}:{triton.version} from {triton.path}: "
-           f"tao-aml deploy facenet --model {triton.name}:{triton.version} --endpoint <name>")
+           f"tao-aml deploy --model {triton.name}:{triton.version} --endpoint <name>")
     return triton
 
 

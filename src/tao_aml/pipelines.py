@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import yaml_model
+from .input_rules import override_problem
 from .spec_check import check_spec, spec_uses
+from .steps.common import StepError
+from .steps.formats.kitti import check_class_names
+from .steps.spec_edit import yaml12_value
 from .validation import literal_problem
 from .yaml_model import Component, parse_binding
 
@@ -28,6 +30,7 @@ RUN_SETTINGS = {
     "gpu_instance_type": yaml_model.Port("gpu_instance_type", "string", description="serverless size of GPU steps"),
     "cpu_instance_type": yaml_model.Port("cpu_instance_type", "string", description="serverless size of CPU steps"),
     "spot": yaml_model.Port("spot", "boolean", description="serverless steps at the spot tier"),
+    "shm_size": yaml_model.Port("shm_size", "string", description="/dev/shm of every TAO step (default 16g)"),
     "input_mode": yaml_model.Port(
         "input_mode", "string", enum=["auto", "download", "ro_mount"],
         description="how GPU steps read data from earlier steps: as the pipeline says (auto), or all one way",
@@ -80,10 +83,10 @@ class Settings:
 
 
 def parse_value(port: yaml_model.Port, text: str) -> Any:
-    """A command-line string as a value of the input's type, read as YAML reads it."""
+    """A command-line string as a value of the input's type, read as YAML 1.2 reads it (`010` is 10, not 8)."""
     if port.type in ("string",) or port.type not in ("integer", "number", "boolean"):
         return text
-    value = yaml.safe_load(text)
+    value = yaml12_value(text)
     if port.type == "number" and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     return value
@@ -108,7 +111,11 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
                     + ", ".join(sorted(override_inputs))
                 )
                 continue
-            settings.spec_overrides.setdefault(step, []).append(f"{spec_field}={text}")
+            problem = override_problem(f"{spec_field}={text}")
+            if problem:
+                problems.append(f"--set {name}: {problem}")
+            else:
+                settings.spec_overrides.setdefault(step, []).append(f"{spec_field}={text}")
             continue
         port = pipeline.component.inputs.get(name) or RUN_SETTINGS.get(name)
         if port is None:
@@ -147,6 +154,10 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
     classes_port = pipeline.component.inputs.get("classes")
     classes_text = settings.inputs.get("classes", classes_port.default if classes_port else None)
     classes = [c.strip() for c in str(classes_text).split(",") if c.strip()] if classes_text else None
+    try:
+        check_class_names(classes or [])
+    except StepError as err:
+        problems.append(f"--set classes={classes_text}: {err}")
     for step, overrides in settings.spec_overrides.items():
         input_name, template, root = override_inputs[step]
         problems += [f"--set {step}.: {message}" for message in check_spec(template, root, overrides, classes)]

@@ -24,7 +24,7 @@ from azure.ai.ml.entities import Component, Data, Environment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from . import images, yaml_model
-from .render import RunShape, apply_overrides, shape_overrides
+from .render import RunShape, apply_overrides, shape_overrides, shm_overrides
 
 LOG = logging.getLogger(__name__)
 HASH_TAG = "tao_aml_content_sha256"
@@ -183,7 +183,9 @@ def plan_pipeline(
     raw = yaml_model.read_yaml(path)
     shown = path.relative_to(root)
     known_problems = len(problems)
-    overrides: list[dict[str, Any]] = [{"version": refs.version}, *shape_overrides(raw, shape)]
+    # Each TAO step names its registered component: its /dev/shm is written on the step (render.shm_overrides).
+    overrides: list[dict[str, Any]] = [{"version": refs.version}, *shape_overrides(raw, shape),
+                                       *shm_overrides(raw, path.parent, shape.shm_size)]
     if shape != RunShape():
         overrides.append({"name": f"{raw['name']}_{shape.label}"})
     rewritten = apply_overrides(raw, overrides[1:])

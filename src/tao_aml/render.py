@@ -30,6 +30,9 @@ NODES_INPUT, GPUS_INPUT = "nodes", "gpus_per_node"
 GPU_COMPUTE_INPUT = "gpu_compute"
 SERVERLESS = "serverless"
 SERVERLESS_SETTINGS = ("gpu_instance_type", "cpu_instance_type", "spot")
+# /dev/shm of a TAO container: NVIDIA runs TAO with `--shm-size 16G`, Azure ML's default is 2g
+# (shared/facts/azureml.md). The TAO components declare it in `resources:`; the run's setting replaces it.
+DEFAULT_SHM_SIZE = "16g"
 DATA_TYPES = ("uri_folder", "uri_file", "custom_model", "mlflow_model", "triton_model", "mltable")
 
 
@@ -44,6 +47,7 @@ class RunShape:
     cpu_instance_type: str = vm_sizes.DEFAULT_CPU_SIZE
     spot: bool = False
     input_mode: str = "auto"  # auto: each input's mode as the pipeline component says; else all GPU steps' data
+    shm_size: str = DEFAULT_SHM_SIZE  # every TAO step's /dev/shm
 
     @property
     def label(self) -> str:
@@ -81,16 +85,41 @@ def shape_overrides(raw: dict, shape: RunShape) -> list[dict[str, Any]]:
     return pairs
 
 
+def local_component(base: Path, step_raw: dict) -> dict | None:
+    """The command component a step names by path, as YAML; None for a registered one (`azureml:`)."""
+    ref = str(step_raw.get("component", ""))
+    if not ref or ref.startswith("azureml:"):
+        return None
+    return yaml.safe_load((base / ref.removeprefix("file:")).read_text(encoding="utf-8"))
+
+
+def shm_size(step_raw: dict, component_raw: dict | None, setting: str | None = None) -> str | None:
+    """A step's /dev/shm: `setting` on a step whose node or component declares one (the TAO steps), else none."""
+    declared = (step_raw.get("resources") or {}).get("shm_size") or ((component_raw or {}).get("resources") or {}).get(
+        "shm_size")
+    return (setting or declared) if declared else None
+
+
+def shm_overrides(raw: dict, base: Path, size: str) -> list[dict[str, Any]]:
+    """`size` on every step of a pipeline component that runs a TAO container.
+
+    A node's own `resources` replace its component's (azure-ai-ml copies them only to a node without any),
+    so the size is written on each node, and the body sent carries it on every TAO step.
+    """
+    return [{f"jobs.{name}.resources.shm_size": size} for name, step in (raw.get("jobs") or {}).items()
+            if shm_size(step, local_component(base, step))]
+
+
 def mode_overrides(raw: dict, base: Path, mode: str) -> list[dict[str, Any]]:
     """Every GPU step's data inputs from earlier steps read in `mode` (none for "auto")."""
     if mode == "auto":
         return []
     pairs: list[dict[str, Any]] = []
     for name, step in (raw.get("jobs") or {}).items():
-        ref = str(step.get("component", ""))
-        if not is_gpu_step(step) or ref.startswith("azureml:"):
+        component = local_component(base, step)
+        if not is_gpu_step(step) or component is None:
             continue
-        ports = yaml.safe_load((base / ref.removeprefix("file:")).read_text(encoding="utf-8")).get("inputs") or {}
+        ports = component.get("inputs") or {}
         for input_name, value in (step.get("inputs") or {}).items():
             path = value.get("path") if isinstance(value, dict) else value
             binding = parse_binding(path)
@@ -119,7 +148,8 @@ def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str |
     image of its environment (images.py) instead of the environment's build context.
     """
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    tree = apply_overrides(raw, shape_overrides(raw, shape) + mode_overrides(raw, path.parent, shape.input_mode))
+    tree = apply_overrides(raw, shape_overrides(raw, shape) + mode_overrides(raw, path.parent, shape.input_mode)
+                           + shm_overrides(raw, path.parent, shape.shm_size))
     prebuilt = images.environments(path.parents[2]) if registry else {}
     for step in tree.get("jobs", {}).values():
         if shape.serverless:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .problems import Problem
 from .steps import detectnet_v2_schema, prototext, spec_edit, spec_templates
@@ -31,6 +32,7 @@ SPEC_ROOTS = {
     "tao_bpnet_evaluate": bpnet_specs.INFER,
     "tao_bpnet_inference": bpnet_specs.INFER,
 }
+Spec = prototext.Message | bpnet_specs.Tree
 
 
 def check_spec(path: Path, root: str, overrides: list[str] | None = None,
@@ -51,6 +53,36 @@ def check_spec(path: Path, root: str, overrides: list[str] | None = None,
     except StepError as err:
         return [str(err)]
     return detectnet_v2_schema.validate(tree, root, str(path))
+
+
+def effective_spec(path: Path, root: str, edits: dict[str, Any], overrides: list[str]) -> Spec:
+    """The template as its step writes it: the fields the step sets from its inputs (`edits`), then the
+    user's overrides, which win. StepError when an override does not apply."""
+    if root in bpnet_specs.PATH_FIELDS:
+        tree = bpnet_specs.load(str(path))
+        for field, value in edits.items():
+            bpnet_specs.put(tree, field, value)
+        spec_edit.apply_dict_overrides(tree, overrides, "overrides")
+        return tree
+    message = prototext.parse(path.read_text(encoding="utf-8"), str(path))
+    for field, value in edits.items():
+        message.set(field, value)
+    spec_edit.apply_overrides(message, root, overrides, "overrides")
+    return message
+
+
+def spec_value(tree: Spec, field: str) -> Any:
+    """A field of an effective spec (None when absent)."""
+    if isinstance(tree, prototext.Message):
+        return tree.get(field) if tree.has(field) else None
+    return bpnet_specs.get(tree, field)
+
+
+def rule_problems(tree: Spec, root: str, path: Path) -> list[str]:
+    """TAO 5.0's rules for an effective spec, paths not looked at (they are written on the node)."""
+    if isinstance(tree, prototext.Message):
+        return detectnet_v2_schema.validate(tree, root, str(path))
+    return bpnet_specs.problems(tree, root, resolve_paths=False)
 
 
 def shipped_templates(component: Component) -> Path:

@@ -12,7 +12,7 @@ from azure.ai.ml import MLClient, load_job
 from azure.ai.ml.entities import Job, PipelineComponent, PipelineJob
 from azure.ai.ml.exceptions import JobException
 
-from . import data_assets, gpu_time, render, vm_sizes, yaml_model
+from . import data_assets, gpu_time, render, run_checks, vm_sizes, yaml_model
 from .pipelines import (
     REPO_ROOT,
     WRAPPER_STEP,
@@ -25,6 +25,7 @@ from .pipelines import (
 )
 from .profiles import profile_assignments
 from .render import GPUS_INPUT, NODES_INPUT, RunShape
+from .secret_rules import azure_secret_problems, environment_problems
 from .workspace import WorkspaceError, missing_computes
 from .yaml_model import parse_binding
 
@@ -36,6 +37,8 @@ PIPELINE_COMPONENT_FILE = "pipeline_component.yml"
 PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
 # The report step's input for the dry run's GPU-hour estimates, and the pipeline input feeding it.
 ESTIMATE_INPUT = "gpu_hours_estimate"
+# A training step's number of epochs.
+EPOCHS_PORT = "epochs"
 # A training step's input naming an earlier run's results, and the output it reads them from.
 RESUME_PORT, RESUME_OUTPUT = "resume_from", "results"
 # The documented job-output URI (the SDK's own pattern requires `/paths/`); a child job's name for a step.
@@ -58,6 +61,7 @@ class StepPlan:
     instance_type: str | None = None  # serverless only
     spot: bool = False
     gpu_hours: float | None = None  # estimated (gpu_time.py)
+    epochs: int | None = None  # what TAO trains: the epochs input, or a spec override that replaces it
 
     def details(self) -> list[str]:
         """Lines under the step's name in the graph, and after it in the printout."""
@@ -65,8 +69,9 @@ class StepPlan:
         where = f"on {self.compute}"
         if self.instance_type:
             where += f" {self.instance_type}" + (" (spot)" if self.spot else "")
+        epochs = [] if self.epochs is None else [_count(self.epochs, "epoch")]
         estimate = [] if self.gpu_hours is None else [f"~{self.gpu_hours:g} GPU-h"]
-        return [self.component, where, resources, *estimate]
+        return [self.component, where, resources, *epochs, *estimate]
 
 
 def _count(number: int, word: str) -> str:
@@ -83,6 +88,7 @@ class BuiltJob:
     job_file: Path  # the job as sent; load_job reads it back to an equal job
     shape: RunShape
     data_plan: data_assets.DataPlan
+    overridden: list[run_checks.Overridden]  # pipeline inputs a spec override replaces in TAO
 
 
 def run_shape(values: dict[str, Any], settings: Settings, serverless: bool) -> RunShape:
@@ -137,6 +143,13 @@ def build_job(
     settings.data.update(data_plan.inputs)
     values = effective_inputs(pipeline, settings)
     shape = run_shape(values, settings, serverless)
+    checked = run_checks.check_run(pipeline, values, root, serverless)
+    checked.problems += [problem.render(root) for component in (pipeline.component, pipeline.job)
+                         for problem in environment_problems(component)]
+    checked.problems += azure_secret_problems(values)
+    if checked.problems:
+        origin = [f"(profile {profile} sets {', '.join(first)}; --set wins over it)"] if profile else []
+        raise SettingError("\n".join(checked.problems + origin))
     overrides = params_override(pipeline, settings) + data_plan.overrides
     if CPU_INPUT in settings.inputs and "default_compute" in (pipeline.job.raw.get("settings") or {}):
         # Steps without a compute of their own (none today) must not fall back to a cluster the user replaced.
@@ -147,7 +160,7 @@ def build_job(
     component_path = pipeline.job_path.parent / PIPELINE_COMPONENT_FILE
     job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry)
     steps = plan_steps(pipeline.component, yaml_model.load(target / f"{name}.pipeline_component.yml"), values,
-                       shape, name)
+                       shape, name, checked.step_inputs())
     estimate = report_estimate(pipeline.component, steps)
     if estimate and ESTIMATE_INPUT in pipeline.component.inputs and ESTIMATE_INPUT not in settings.inputs:
         # The report prints the measured GPU-hours beside these (gpu_time.py).
@@ -162,14 +175,16 @@ def build_job(
             + "\n".join(f"  {where}: {message}" for where, message in result.error_messages.items())
         )
     job._to_rest_object()  # what the service would receive; raises if it cannot be serialized
-    return BuiltJob(pipeline, settings, job, steps, values, job_file, shape, data_plan)
+    return BuiltJob(pipeline, settings, job, steps, values, job_file, shape, data_plan, checked.overridden)
 
 
 def plan_steps(
     component: yaml_model.Component, rendered: yaml_model.Component, values: dict[str, Any], shape: RunShape,
-    pipeline_name: str = "",
+    pipeline_name: str = "", overridden: dict[str, dict[str, Any]] | None = None,
 ) -> list[StepPlan]:
-    """Each step as printed and drawn: its compute from the component, counts and sizes from the rendered copy."""
+    """Each step as printed and drawn: its compute from the component, counts and sizes from the rendered copy.
+
+    `overridden` holds, by step, the inputs whose spec field an override replaces, with the value TAO uses."""
     steps = []
     for step_name in component.topological_order():
         step, sent = component.jobs[step_name], rendered.jobs[step_name].raw
@@ -184,13 +199,14 @@ def plan_steps(
         nodes = int(resources.get("instance_count", 1))
         name = step.component.name if step.component else step.component_ref
         hours = None
+        inputs = {**run_checks.step_values(step.inputs, values), **(overridden or {}).get(step_name, {})}
         if gpus:
             size = shape.gpu_instance_type if shape.serverless else None
-            hours = gpu_time.estimate(pipeline_name, name, step_values(step.inputs, values), values,
-                                      nodes * per_node, size, bool(values.get("use_amp")))
+            hours = gpu_time.estimate(pipeline_name, name, inputs, values, nodes * per_node, size,
+                                      bool(values.get("use_amp")))
         steps.append(StepPlan(
             step_name, name, render.SERVERLESS if shape.serverless else str(compute), compute_input, upstream,
-            nodes, per_node, resources.get("instance_type"), shape.spot, hours,
+            nodes, per_node, resources.get("instance_type"), shape.spot, hours, inputs.get(EPOCHS_PORT),
         ))
     return steps
 
@@ -205,15 +221,6 @@ def report_estimate(component: yaml_model.Component, steps: list[StepPlan]) -> s
             if binding is not None and binding.kind == "jobs" and binding.name in hours:
                 pairs.append(f"{port}={hours[binding.name]:g}")
     return ",".join(pairs)
-
-
-def step_values(inputs: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """A step's literal inputs and the pipeline input values its bindings name."""
-    resolved = {}
-    for name, value in inputs.items():
-        binding = parse_binding(value)
-        resolved[name] = values.get(binding.name) if binding is not None and binding.kind == "inputs" else value
-    return resolved
 
 
 def resume_inputs(pipeline: Pipeline) -> dict[str, str]:

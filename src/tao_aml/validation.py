@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from . import yaml_model
+from .input_rules import command_problems, declaration_problems, string_problem
 from .problems import Problem
-from .render import GPUS_INPUT, NODES_INPUT
+from .render import GPUS_INPUT, NODES_INPUT, shm_size
+from .secret_rules import environment_problems
 from .spec_check import spec_problems
+from .steps.input_kinds import KINDS
 from .yaml_model import Component, Port, Step, parse_binding
 
 COMMAND_KEYS = {
@@ -49,6 +52,9 @@ COMPATIBLE = {
     "custom_model": {"custom_model", "uri_folder"},
 }
 
+# Environments whose image is a TAO container: their steps need resources.shm_size (render.DEFAULT_SHM_SIZE).
+TAO_ENVIRONMENTS = ("tao_tf1", "tao_deploy")
+
 LOG = logging.getLogger(__name__)
 
 
@@ -68,6 +74,7 @@ class Checker:
         self._identity(comp)
         self._ports(comp, command=True)
         self._command(comp)
+        self._shm_size(comp)
         env = raw.get("environment")
         if isinstance(env, str) and env.startswith("file:"):
             if not (f.parent / env[len("file:"):]).is_file():
@@ -75,6 +82,21 @@ class Checker:
         code = raw.get("code")
         if isinstance(code, str) and not (f.parent / code).is_dir():
             self.add(f, "code", f"code folder {code} does not exist")
+
+    def _shm_size(self, comp: Component) -> None:
+        """A TAO container needs more /dev/shm than Azure ML's 2g default (shared/facts/azureml.md)."""
+        size = (comp.raw.get("resources") or {}).get("shm_size")
+        env = str(comp.raw.get("environment", ""))
+        if size is None and any(f"/environments/{name}/" in env for name in TAO_ENVIRONMENTS):
+            self.add(comp.path, "resources.shm_size", "missing: a TAO container gets Azure ML's 2g /dev/shm; "
+                     "NVIDIA runs TAO with 16G (multi-GPU training and TF data loaders fail below that): 16g")
+        elif size is not None:
+            self._shm_value(comp.path, "resources.shm_size", size)
+
+    def _shm_value(self, f: Path, key: str, size: Any) -> None:
+        problem = KINDS["shm_size"].problem(str(size))
+        if problem:
+            self.add(f, key, problem)
 
     def _identity(self, comp: Component) -> None:
         name = comp.raw.get("name")
@@ -116,6 +138,8 @@ class Checker:
                     self.add(f, key, "missing description (Designer shows it)")
 
     def _input_port(self, f: Path, key: str, port: Port) -> None:
+        for problem in declaration_problems(port):
+            self.add(f, key, problem)
         if port.optional and port.default is not None:
             self.add(f, key, "both optional and defaulted: choose one")
         if port.default is not None:
@@ -127,6 +151,8 @@ class Checker:
         f, command = comp.path, comp.command
         if "\\\n" in command or command.rstrip().endswith("\\"):
             self.add(f, "command", "no `\\` line continuation: use `command: >-`")
+        for problem in command_problems(command):
+            self.add(f, "command", problem)
         inside = {m for block in OPTIONAL_BLOCK.findall(command) for m in PORT_REF.findall(block)}
         outside = set(PORT_REF.findall(OPTIONAL_BLOCK.sub("", command)))
         for kind, name in sorted(inside | outside):
@@ -231,6 +257,14 @@ class Checker:
                 (step.raw.get("distribution") or {}).get("process_count_per_instance"), GPUS_INPUT
             ),
         }
+        resources = step.raw.get("resources")
+        if isinstance(resources, dict) and step.component is not None:
+            key = f"jobs.{step.name}.resources.shm_size"
+            if "shm_size" in resources:
+                self._shm_value(parent.path, key, resources["shm_size"])
+            elif shm_size({}, step.component.raw):
+                self.add(parent.path, key, f"missing: a step's own resources replace those of its component "
+                         f"({step.component.name} sets shm_size {shm_size({}, step.component.raw)}): repeat it here")
         for where, (value, input_name) in counts.items():
             key = f"jobs.{step.name}.{where}"
             if isinstance(value, str) and "${{" in value:
@@ -328,6 +362,7 @@ def literal_problem(port: Port, value: Any) -> str | None:
             return f"{value!r} is not a string"
         if port.enum and value not in port.enum:
             return f"{value!r} is not one of {', '.join(map(str, port.enum))}"
+        return string_problem(port, value)
     elif kind in OUTPUT_TYPES:
         return f"a {kind} input needs data or a binding, not the literal {value!r}"
     return None
@@ -374,7 +409,38 @@ def validate_repository(root: Path, with_azure: bool = True) -> list[Problem]:
     for path in pipeline_components:
         checker.problems += spec_problems(yaml_model.load(path, cache))
     checker.problems += data_asset_problems(root, jobs)
+    checker.problems += run_problems(root, jobs)
+    checker.problems += [problem for path in pipeline_components + jobs
+                         for problem in environment_problems(yaml_model.load(path, cache))]
     return checker.problems
+
+
+def run_problems(root: Path, jobs: list[Path]) -> list[Problem]:
+    """The checks of a run's settings together (run_checks.py) on each pipeline's defaults, then on each of
+    its profiles (pipelines/<name>/profiles.yml) what the defaults do not already show."""
+    from .pipelines import Pipeline, SettingError, effective_inputs, resolve_settings
+    from .profiles import PROFILES_FILE, load_profiles, profile_assignments
+    from .run_checks import check_run
+
+    problems = []
+    for path in jobs:
+        profiles = path.parent / PROFILES_FILE
+        try:
+            pipeline = Pipeline.load(path.parent.name, root)
+            runs = {"": resolve_settings(pipeline, [])}
+            for name in load_profiles(pipeline) if profiles.is_file() else []:
+                runs[name] = resolve_settings(pipeline, profile_assignments(pipeline, name))
+        except SettingError as err:
+            for line in str(err).splitlines():
+                key, _, message = line.removeprefix(f"{profiles}: ").partition(": ")
+                problems.append(Problem(profiles, key, message))
+            continue
+        defaults = check_run(pipeline, effective_inputs(pipeline, runs.pop("")), root).problems
+        problems += [Problem(path.parent / "pipeline_component.yml", "inputs", message) for message in defaults]
+        for name, settings in runs.items():
+            found = check_run(pipeline, effective_inputs(pipeline, settings), root).problems
+            problems += [Problem(profiles, name, message) for message in found if message not in defaults]
+    return problems
 
 
 def data_asset_problems(root: Path, jobs: list[Path]) -> list[Problem]:

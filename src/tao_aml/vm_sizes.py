@@ -8,6 +8,10 @@ AMD (NVv4) and fractional A10 sizes are left out, and the V100 NC*s_v3 sizes wer
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 DEFAULT_GPU_SIZE = "Standard_NC24ads_A100_v4"  # 1 x A100 80 GB
 DEFAULT_CPU_SIZE = "Standard_D4s_v3"  # 4 vCPUs, 16 GiB: downloads, conversion, report
@@ -43,4 +47,22 @@ def gpu_size_problem(size: str, gpus_per_node: int = 1) -> str | None:
         return f"{size} is {kind}; GPU steps need one of: {', '.join(GPU_SIZES)}"
     if gpus_per_node > known[0]:
         return f"{size} has {known[0]} GPU(s) ({known[1]}), fewer than gpus_per_node={gpus_per_node}"
+    return None
+
+
+@dataclass(frozen=True)
+class ClusterFile:
+    """A cluster as compute/*.yml defines it for `az ml compute create -f` (and `tao-aml compute create`)."""
+
+    path: Path
+    size: str
+    max_nodes: int
+
+
+def repository_cluster(root: Path, name: str) -> ClusterFile | None:
+    """The compute/*.yml whose cluster is called `name`, or None (a cluster this repository does not define)."""
+    for path in sorted((root / "compute").glob("*.yml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if spec.get("name") == name:
+            return ClusterFile(path, str(spec.get("size", "")), int(spec.get("max_instances", 1)))
     return None

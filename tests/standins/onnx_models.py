@@ -2,10 +2,9 @@
 
 DetectNet_v2 (keras2onnx route of `detectnet_v2 export`, nvidia_tao_tf1/cv/detectnet_v2/export/exporter.py):
 input `input_1:0` [N, 3, H, W] (RGB scaled 1/255), outputs `output_cov/Sigmoid:0` [N, classes, H/16, W/16] and
-`output_bbox/BiasAdd:0` [N, 4 x classes, H/16, W/16]. BPNet (`bpnet export -t tfonnx`, channels_last):
-input `input_1:0` [N, H, W, 3], outputs `heatmap_out/BiasAdd:0` [N, H/8, W/8, 19] and
-`conv2d_transpose_1/BiasAdd:0` [N, H/2, W/2, 38]. The outputs are constant grids (what a test plants),
-broadcast over the batch, so decoding can be checked to the pixel.
+`output_bbox/BiasAdd:0` [N, 4 x classes, H/16, W/16]. BPNet (`bpnet export -t tfonnx`, channels_last): see
+`bpnet`. The outputs are constant grids (what a test plants), broadcast over the batch, so decoding can be
+checked to the pixel.
 """
 
 from __future__ import annotations
@@ -18,7 +17,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 INPUT = "input_1:0"
 COV, BBOX = "output_cov/Sigmoid:0", "output_bbox/BiasAdd:0"
-HEATMAP, PAF = "heatmap_out/BiasAdd:0", "conv2d_transpose_1/BiasAdd:0"
+# nvidia_tao_tf1/cv/bpnet/models/bpnet_lite_model.py names the last stage's heads `heatmap_out` and `paf_out`
+# (Conv2D, no activation: the tensor is <name>/BiasAdd); pb_to_onnx (cv/common/utilities/tlt_utils.py) adds ":0".
+# The Conv2DTranspose of --sdk_compatible_model has Keras' default name (deepstream_tao_apps bodypose2d config).
+HEATMAP, PAF, PAF_RAW = "heatmap_out/BiasAdd:0", "conv2d_transpose_1/BiasAdd:0", "paf_out/BiasAdd:0"
+BPNET_STRIDE, BPNET_HEATMAPS, BPNET_PAFS = 8, 19, 38  # bpnet_18joints.json: 18 parts + background, 2 x 19 edges
 STRIDE, BBOX_NORM, BBOX_OFFSET = 16, 35.0, 0.5
 
 
@@ -88,11 +91,35 @@ def detectnet_v2(width: int, height: int, boxes: list[Box], classes: int = 1, ce
     return _constant_outputs(info, [(output_names[0], cov), (output_names[1], bbox)], [1, 2, 3])
 
 
-def bpnet(height: int, width: int) -> onnx.ModelProto:
-    heatmap = np.zeros((1, height // 8, width // 8, 19), np.float32)
-    paf = np.zeros((1, height // 2, width // 2, 38), np.float32)
-    info = helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", height, width, 3])
-    return _constant_outputs(info, [(HEATMAP, heatmap), (PAF, paf)], [1, 2, 3])
+def bpnet_outputs(height: int, width: int, sdk_compatible: bool, upsample_ratio: int) -> list[tuple[str, list[int]]]:
+    """(name, [h, w, c]) of `bpnet export`'s outputs, in TAO's order: PAF, then heatmap.
+
+    nvidia_tao_tf1/cv/bpnet/utils/export_utils.py update_model keeps the last stage's heads (stride 8); only
+    with sdk_compatible_model does it upsample the PAF by upsample_ratio with a Conv2DTranspose.
+    """
+    grid_h, grid_w = height // BPNET_STRIDE, width // BPNET_STRIDE
+    paf = (PAF, [grid_h * upsample_ratio, grid_w * upsample_ratio, BPNET_PAFS]) if sdk_compatible \
+        else (PAF_RAW, [grid_h, grid_w, BPNET_PAFS])
+    return [paf, (HEATMAP, [grid_h, grid_w, BPNET_HEATMAPS])]
+
+
+def bpnet(height: int, width: int, sdk_compatible: bool, upsample_ratio: int = 4) -> onnx.ModelProto:
+    """The graph of `bpnet export -t tfonnx`, whose height and width are dynamic: the model's input is
+    Input(shape=(None, None, 3)) (cv/bpnet/models/bpnet_lite_model.py, trainers/bpnet_trainer.py for the
+    retrained model), the exporter never fixes it, and tf2onnx (tlt_utils.pb_to_onnx) keeps unknown dims
+    as named ones; -d/--input_dims only shapes the TensorRT engine's profile. The constants here are the
+    grids an input of height x width gives."""
+    outputs = [(name, np.zeros([1, *shape], np.float32))
+               for name, shape in bpnet_outputs(height, width, sdk_compatible, upsample_ratio)]
+    info = helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", "unk__0", "unk__1", 3])
+    model = _constant_outputs(info, outputs, [1, 2, 3])
+    for index, output in enumerate(model.graph.output):
+        dims = output.type.tensor_type.shape.dim
+        for axis in (1, 2):
+            dims[axis].ClearField("dim_value")
+            dims[axis].dim_param = f"unk__{2 + 2 * index + axis}"
+    onnx.checker.check_model(model)
+    return model
 
 
 def save(model: onnx.ModelProto, path: str) -> str:

@@ -4,14 +4,24 @@ They parse a command line the way TAO 5.0 does (flag tables below are facts read
 NVIDIA/tao_tensorflow1_backend "TAO 5.0 Release" and NVIDIA/tao_deploy cfb4ecb "TAO 5.0 Release - Deploy"),
 add the project's rules on top (task first, no abbreviations, no shell-unsafe values), check that every
 input a flag or a spec names exists, and write the files TAO writes, so a pipeline can run end to end on
-a machine without TAO and each step finds what the previous one wrote. Exports write real ONNX models
-with the tensor names and shapes of TAO 5.0's exports (onnx_models.py; DetectNet_v2 with one planted box
-in the middle of the input); engines and other model files are JSON placeholders.
+a machine without TAO and each step finds what the previous one wrote. Each task function names the NVIDIA
+source file it follows, and each behaviour that differs from a plain reading cites it where it is coded.
+Exports write real ONNX models with the tensor names and shapes of TAO 5.0's exports (onnx_models.py;
+DetectNet_v2 with one planted box in the middle of the input); TAO Deploy parses that ONNX and its engine
+placeholder (JSON) records the ONNX's tensors; calibration caches are TensorRT's text format; other model
+files are JSON placeholders.
+
+detectnet_v2 specs are parsed as protobuf's text_format does against TAO 5.0's schema, and the TF1 tasks
+then run TAO's SpecValidator: both through the project's transcriptions (steps/detectnet_v2_schema.py,
+steps/detectnet_v2/tf1_validator.py), so a mistake there is shared with the steps. status.json keeps
+`categorical`, `graphical` and `kpi` on every line after a task sets them, as StatusLogger does.
 
 Exit codes follow the launchers: argparse errors 2; a failed task makes the TF1 launcher `sys.exit(-1)`
 (255) and the Deploy launcher `sys.exit(1)`. A SystemExit inside a TF1 task (TAO's spec validator calls
 `sys.exit(1)`) is caught by the task's `__main__`, logged as FAILURE "... was interrupted" and ends with
-exit 0 and "Execution status: PASS", exactly as TAO 5.0 does: callers must read status.json too.
+exit 0 and "Execution status: PASS", exactly as TAO 5.0 does: callers must read status.json too. In TAO
+Deploy nothing catches SystemExit (its monitor_status catches SystemError): a task that calls sys.exit(1)
+leaves no FAILURE line (class Exited).
 
 Environment: TAO_STANDIN_LOG (append one JSON line per invocation), TAO_STANDIN_FAIL_TASK (`task`,
 `family:task` or `kind:family:task`: fail like TAO after the command line and inputs were checked),
@@ -22,9 +32,11 @@ import argparse
 import datetime
 import glob
 import json
+import math
 import os
 import re
 import shutil
+import struct
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -215,9 +227,11 @@ DN_DEPLOY: dict[str, list[Flag]] = {
     "gen_trt_engine": [
         (("-m", "--model_path"), {"type": str, "required": True}, "file"),
         (("-k", "--key"), {"type": str}, None),
-        (("-e", "--experiment_spec"), {"type": str, "required": True}, "file"),
+        # Required, yet read only when an engine is built or the data type is int8 (gen_trt_engine.py).
+        (("-e", "--experiment_spec"), {"type": str, "required": True}, None),
         (("--data_type",), {"type": str, "default": "fp32", "choices": ["fp32", "fp16", "int8"]}, None),
-        (("--cal_image_dir",), {"type": str, "default": ""}, "dir"),
+        # A missing folder is ImageBatcher's "No valid ... images found" (deploy_calibration).
+        (("--cal_image_dir",), {"type": str, "default": ""}, None),
         (("--cal_data_file",), {"type": str, "default": ""}, None),
         (("--cal_cache_file",), {"type": str, "default": None}, None),
         (("--cal_json_file",), {"type": str, "default": None}, None),
@@ -264,9 +278,6 @@ UNSAFE = re.compile(r"[\s'\"$;&|<>()\[\]{}*?`\\]")
 DN_IMAGE_EXT = (".jpg", ".png", ".jpeg", ".ppm")  # detectnet_v2/utilities/constants.py
 DEPLOY_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG")  # tao_deploy constants.py
 BPNET_IMAGE_EXT = ("jpg", "jpeg", "png")  # bpnet_inferencer.py valid_image_ext
-DN_REQUIRED_MESSAGES = ["model_config", "training_config", "evaluation_config", "cost_function_config",
-                        "augmentation_config", "bbox_rasterizer_config", "postprocessing_config",
-                        "dataset_config"]
 BPNET_KPI_KEYS = ["AP_0.50:0.95_all", "AP_0.5", "AP_0.75", "AP_0.50:0.95_medium", "AP_0.50:0.95_large",
                   "AR_0.50:0.95_all", "AR_0.5", "AR_0.75", "AR_0.50:0.95_medium", "AR_0.50:0.95_large"]
 
@@ -283,6 +294,11 @@ class Interrupted(Exception):
     """The task hit SystemExit (TAO's spec validator): FAILURE "... was interrupted", yet exit 0."""
 
 
+class Exited(Exception):
+    """The task called sys.exit(1) where nothing catches it (TAO Deploy's monitor_status catches SystemError,
+    not SystemExit): the message on stdout, no FAILURE line, the launcher reports FAIL."""
+
+
 class Killed(Exception):
     """TAO_STANDIN_KILL_AFTER_EPOCHS reached: the process vanishes as if OOM-killed."""
 
@@ -296,8 +312,15 @@ class _Parser(argparse.ArgumentParser):
 # status.json, like nvidia_tao_tf1/cv/common/logging/logging.py StatusLogger
 # ---------------------------------------------------------------------------------------------
 class Status:
+    """StatusLogger (and TAO Deploy's copy, nvidia_tao_deploy/cv/common/logging/status_logging.py).
+
+    `categorical`, `graphical` and `kpi` are attributes of the logger there: once a task sets one, every later
+    line carries it (e.g. train's "Model saved." kpi is on its SUCCESS line too).
+    """
+
     def __init__(self) -> None:
         self.path: str | None = None
+        self.sticky: dict[str, Any] = {}
 
     def open(self, results_dir: str | None, append: bool = True) -> None:
         """Start logging to <results_dir>/status.json; without a results dir TAO logs nowhere."""
@@ -320,7 +343,10 @@ class Status:
         record["verbosity"] = "INFO"
         if message:
             record["message"] = message
-        record.update(extra)  # categorical, graphical, kpi
+        self.sticky.update(extra)
+        for name in ("categorical", "graphical", "kpi"):
+            if self.sticky.get(name):
+                record[name] = self.sticky[name]
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
@@ -332,10 +358,12 @@ class Ctx:
         self.kind, self.family, self.task, self.args, self.out = kind, family, task, args, out
         self.status = Status()
 
-    def start(self, results_dir: str | None, message: str, append: bool = True) -> None:
-        """Open status.json, log STARTED, then check the inputs flags name (TAO fails on them at run time)."""
+    def start(self, results_dir: str | None, message: str | None, append: bool = True) -> None:
+        """Open status.json, log STARTED (unless the task writes none), then check the inputs flags name
+        (TAO fails on them at run time)."""
         self.status.open(results_dir, append)
-        self.status.write("STARTED", message)
+        if message:
+            self.status.write("STARTED", message)
         for names, _, kind in TASKS[(self.kind, self.family)][self.task]:
             value = getattr(self.args, names[-1].lstrip("-").replace("-", "_"))
             if kind and value:
@@ -481,11 +509,27 @@ def train_epochs(ctx: Ctx, results_dir: str, num_epochs: int, interval: int, lea
 # ---------------------------------------------------------------------------------------------
 # detectnet_v2 (TF1)
 # ---------------------------------------------------------------------------------------------
-def dn_check_required(spec: Any, required: Sequence[str]) -> None:
-    missing = [name for name in required if pget(spec, name) is None]
-    if missing:
-        # spec_loader.validate_spec logs and calls sys.exit(1).
-        raise Interrupted(f"Spec file validation failed. Required messages missing: {missing}")
+def dn_spec(path: str, root: str, validate: bool) -> Any:
+    """A detectnet_v2 spec as TAO reads it.
+
+    protobuf's text_format.Merge refuses an unknown field or a value of the wrong type (ParseError: the task
+    fails); the schema is the project's transcription of TAO 5.0's .proto files (detectnet_v2_schema.py).
+    With `validate`, TF1's load_experiment_spec / load_inference_spec (spec_handler/spec_loader.py) then run
+    SpecValidator with the tables of spec_handler/constants.py (transcribed in tf1_validator.py): a refusal
+    is logged and sys.exit(1), which the task's __main__ turns into FAILURE "... was interrupted", exit 0.
+    TAO Deploy's proto/utils.py load_proto only parses (validate=False).
+    """
+    spec = load_proto(path)
+    from tao_aml.steps import detectnet_v2_schema
+    from tao_aml.steps.detectnet_v2 import tf1_validator
+
+    problems = detectnet_v2_schema.validate(spec, root, path)
+    if problems:
+        raise TaskError("google.protobuf.text_format.ParseError: " + "; ".join(problems))
+    problems = tf1_validator.validate(spec, root, path) if validate else []
+    if problems:
+        raise Interrupted("Spec file validation failed.\n" + "\n".join(problems))
+    return spec
 
 
 def dn_data_sources(spec: Any, use_training_set: bool = False) -> tuple[list[str], list[str]]:
@@ -543,9 +587,10 @@ def dn_target_classes(spec: Any) -> list[str]:
 
 
 def dn_dataset_convert(ctx: Ctx) -> None:
+    """scripts/dataset_convert.py, dataio/build_converter.py, kitti_converter_lib.py, dataset_converter_lib.py."""
     a = ctx.args
     ctx.start(a.results_dir, "Starting Object Detection Dataset Convert.", append=False)
-    spec = load_proto(a.dataset_export_spec)
+    spec = dn_spec(a.dataset_export_spec, "DatasetExportConfig", validate=False)
     if pget(spec, "kitti_config") is None:
         raise TaskError("stand-in: only kitti_config dataset export specs are emulated")
     ctx.status.write("STARTED", "Instantiating a kitti converter")
@@ -563,13 +608,15 @@ def dn_dataset_convert(ctx: Ctx) -> None:
     mode = str(pget(spec, "kitti_config.partition_mode") or "")
     folds = int(pget(spec, "kitti_config.num_partitions") or 0)
     shards = int(pget(spec, "kitti_config.num_shards") or 0)
+    ctx.status.write(message="Generating partitions")
     if mode == "random":
         if folds != 2:
             raise TaskError(f"Invalid number of partitions ({folds}) for random split mode.")
         val_split = float(pget(spec, "kitti_config.val_split") or 0) / 100.0
         if not 0 <= val_split < 1:
             raise TaskError("Validation split must satisfy the criteria, 0 <= val_split < 100. ")
-        ids = sorted(os.path.splitext(n)[0] for n in os.listdir(image_dir) if n.endswith(extension))
+        # _partition: names ending in image_extension (case-sensitive), sorted, first val_split to fold 0.
+        ids = [os.path.splitext(n)[0] for n in sorted(os.listdir(image_dir)) if n.endswith(extension)]
         num_val = int(val_split * len(ids))
         partitions = [ids[:num_val], ids[num_val:]]
     elif mode == "sequence":
@@ -591,36 +638,75 @@ def dn_dataset_convert(ctx: Ctx) -> None:
                      kpi={"num_images": sum(map(len, partitions))})
     ctx.maybe_fail()
     counts: dict[str, int] = {}
+    skipped: dict[str, list[int]] = {}
     for fold, partition in enumerate(shard_partitions(partitions, shards)):
         for shard, ids in enumerate(partition):
+            ctx.status.write(message=f"Writing partition {fold}, shard {shard}")
             frames = []
             for frame_id in ids:
-                need(os.path.join(image_dir, frame_id + extension), "image of frame " + frame_id)
-                classes = dn_kitti_classes(os.path.join(label_dir, frame_id + ".txt"))
+                width, height = dn_image_size(os.path.join(image_dir, frame_id + extension))
+                classes = dn_kitti_objects(os.path.join(label_dir, frame_id + ".txt"), skipped)
                 for name in classes:
                     counts[name] = counts.get(name, 0) + 1
-                frames.append({"id": os.path.join(names["image_dir_name"], frame_id),
-                               "classes": classes})
-            ctx.status.write(message=f"Writing partition {fold}, shard {shard}")
+                # _example_proto: frame/id is image_dir_name joined with the frame id.
+                frames.append({"id": os.path.join(names["image_dir_name"], frame_id), "width": width,
+                               "height": height, "classes": classes})
             placeholder(record_name(a.output_filename, fold, folds, shard, shards),
                         {"kind": "detectnet_v2-tfrecord", "frames": frames})
     ctx.say(f"Wrote the following numbers of objects: {counts}")
+    ctx.status.write(message="Cumulative object statistics", categorical={"num_objects": counts})
+    ctx.status.write("SUCCESS", "TFRecords generation complete.")
+    if skipped:
+        # _save_log_warnings: the objects _add_targets skipped, {"<label file>_<index>": [x1, y1, x2, y2]}.
+        with open(f"{a.output_filename}_warning.json", "w") as handle:
+            json.dump(skipped, handle, indent=2)
     ctx.status.write("SUCCESS", "Dataset convert finished successfully.")
 
 
-def dn_kitti_classes(label_file: str) -> list[str]:
-    """Class names of a KITTI label file, checked like kitti_converter_lib._add_targets."""
+def dn_image_size(path: str) -> tuple[int, int]:
+    """_get_image_size: PIL's Image.open(...).size (the header only; a file PIL cannot identify fails)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(need(path, "image")) as image:
+            return image.size
+    except UnidentifiedImageError as err:
+        raise TaskError(f"PIL.UnidentifiedImageError: {err}") from None
+
+
+def dn_kitti_objects(label_file: str, skipped: dict[str, list[int]]) -> list[str]:
+    """The classes of the objects kitti_converter_lib._add_targets keeps from one label file.
+
+    Every field after the class goes through float() (so DontCare's -1 -1 -10 ... lines pass), then each
+    line must have 15 fields (an assert); classes are lower-cased; a box whose corners, truncated with int(),
+    fail x1 < x2 and y1 < y2 is skipped with a debug log and noted in `skipped` (TAO's log_warning, keyed by
+    labels.index(label): the first identical line's index).
+    """
     with open(need(label_file, "KITTI label file")) as handle:
-        lines = [line.split() for line in handle if line.strip()]
-    for number, fields in enumerate(lines, 1):
-        if len(fields) != 15:
-            raise TaskError(f"Ground truth kitti labels should have only 15 fields. "
+        lines = [line.strip() for line in handle if line.strip()]
+    labels = []
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        try:
+            labels.append([fields[0]] + [float(x) for x in fields[1:]])
+        except ValueError as err:
+            raise TaskError(f"ValueError: {err} ({label_file} line {number})") from None
+    classes = []
+    for number, label in enumerate(labels, 1):
+        if len(label) != 15:
+            raise TaskError(f"AssertionError: Ground truth kitti labels should have only 15 fields. "
                             f"({label_file} line {number})")
         try:
-            [float(x) for x in fields[1:]]
-        except ValueError:
-            raise TaskError(f"{label_file} line {number}: KITTI fields 2-15 must be numbers") from None
-    return [fields[0].lower() for fields in lines]
+            x1, y1, x2, y2 = (int(v) for v in label[4:8])
+            if x1 < x2 and y1 < y2:
+                int(label[2])  # occlusion, of the objects kept only
+        except (ValueError, OverflowError) as err:  # int() of nan or inf
+            raise TaskError(f"{type(err).__name__}: {err} ({label_file} line {number})") from None
+        if not (x1 < x2 and y1 < y2):
+            skipped[f"{label_file}_{labels.index(label)}"] = [x1, y1, x2, y2]
+            continue
+        classes.append(label[0].lower())
+    return classes
 
 
 def dn_model(path: str, key: str, flag: str = "-m") -> None:
@@ -636,11 +722,11 @@ def dn_train(ctx: Ctx) -> None:
                          "and ~/experiments")
     results_dir = os.path.realpath(a.results_dir)
     ctx.start(results_dir, "Starting DetectNet_v2 Training job")
-    spec = load_proto(a.experiment_spec_file)
-    dn_check_required(spec, DN_REQUIRED_MESSAGES)
-    num_epochs = int(pget(spec, "training_config.num_epochs") or 0)
-    if num_epochs <= 0:
-        raise Interrupted("Spec file validation failed: training_config.num_epochs must be > 0")
+    # run_experiment: get_weights_dir (training/utilities.py) makes <results_dir>/weights before anything else.
+    os.makedirs(os.path.join(results_dir, "weights"), exist_ok=True)
+    # run_experiment: load_experiment_spec(config_path, merge_from_default=False, validation_schema="train_val")
+    spec = dn_spec(a.experiment_spec_file, "Experiment", validate=True)
+    num_epochs = int(pget(spec, "training_config.num_epochs"))
     dn_data_sources(spec)
     pretrained = pget(spec, "model_config.pretrained_model_file")
     if pretrained:
@@ -681,8 +767,7 @@ def dn_train(ctx: Ctx) -> None:
 def dn_evaluate(ctx: Ctx) -> None:
     a = ctx.args
     ctx.start(a.results_dir, "Starting DetectNet_v2 Evaluation", append=False)
-    spec = load_proto(a.experiment_spec)
-    dn_check_required(spec, DN_REQUIRED_MESSAGES)
+    spec = dn_spec(a.experiment_spec, "Experiment", validate=True)  # scripts/evaluate.py: "train_val"
     if a.framework == "tlt":
         dn_model(a.model_path, a.key)
     if a.image_dir is None:
@@ -704,62 +789,82 @@ def dn_evaluate(ctx: Ctx) -> None:
     ctx.status.write("SUCCESS", "Evaluation finished successfully.")
 
 
-def prune(ctx: Ctx, results_dir: str | None) -> None:
+def prune(ctx: Ctx, results_dir: str | None, started: str | None) -> str:
+    """The steps detectnet_v2 (cv/common/magnet_prune.py run_pruning) and bpnet (cv/bpnet/scripts/prune.py)
+    share: option asserts, model_io (cv/common/utils.py, utilities/tlt_utils.py), output with .hdf5 appended."""
     a = ctx.args
-    ctx.start(results_dir, f"Starting {ctx.family} pruning.")
+    ctx.start(results_dir, started, append=True)
     if a.equalization_criterion not in ("arithmetic_mean", "geometric_mean", "union", "intersection"):
         raise TaskError("Equalization criterion are [arithmetic_mean, geometric_mean, union, intersection].")
     if a.normalizer not in ("L2", "max"):
         raise TaskError("normalizer options are [L2, max].")
-    need_key(a.model, a.key)
+    dn_model(a.model, a.key)
     ctx.maybe_fail()
     output = a.output_file if a.output_file.endswith(".hdf5") else a.output_file + ".hdf5"
     placeholder(output, {"kind": f"{ctx.family}-model", "pruned_from": os.path.abspath(a.model),
                          "threshold": a.pruning_threshold})
-    ctx.status.write(message="Pruning ratio (pruned model / original model): 0.5",
-                     kpi={"pruning_ratio": 0.5, "param_count": 1})
-    ctx.status.write("SUCCESS", "Pruning finished successfully.")
+    return output
 
 
 def dn_prune(ctx: Ctx) -> None:
-    prune(ctx, ctx.args.results_dir)
-    dn_model(ctx.args.model, ctx.args.key)
+    """magnet_prune.py run_pruning: no STARTED line; kpi on the ratio line; SUCCESS from scripts/prune.py."""
+    a = ctx.args
+    prune(ctx, a.results_dir, None)
+    # s_logger.kpi = {..., "size": get_model_file_size(args.output_file)}: the -o value as given, so an -o
+    # without .hdf5 fails here, after the .hdf5 was written ("Model file wasn't found at ...").
+    if not os.path.exists(a.output_file):
+        raise TaskError(f"FileNotFoundError: Model file wasn't found at {a.output_file}")
+    ctx.status.write(message="Pruning ratio (pruned model / original model): 0.5",
+                     kpi={"pruning_ratio": 0.5, "size": os.path.getsize(a.output_file) / 1e6, "param_count": 1})
+    ctx.status.write("SUCCESS", "Pruning finished successfully.")
 
 
 def dn_inference(ctx: Ctx) -> None:
+    """scripts/inference.py inference_wrapper_batch, postprocessor/bbox_handler.py BboxHandler."""
     a = ctx.args
     ctx.start(a.results_dir, "Starting DetectNet_v2 Inference", append=False)
-    spec = load_proto(a.experiment_spec)
-    dn_check_required(spec, ["inferencer_config", "bbox_handler_config"])
+    spec = dn_spec(a.experiment_spec, "Inference", validate=True)  # load_experiment_spec(..., "inference")
     classes = [str(c) for c in prepeated(spec, "inferencer_config.target_classes")]
-    if not classes:
-        raise Interrupted("Spec file validation failed: inferencer_config.target_classes is required")
-    if pget(spec, "inferencer_config.tensorrt_config") is None:
-        model = a.model_path or pget(spec, "inferencer_config.tlt_config.model")
-        field = "-m" if a.model_path else "inferencer_config.tlt_config.model"
-        if not a.model_path:
-            spec_path(model, field, "file")
-        dn_model(str(model), a.key, field)
+    handlers = {str(pget(e, "key")): e for e in prepeated(spec, "bbox_handler_config.classwise_bbox_handler_config")}
+    if pget(spec, "inferencer_config.tensorrt_config") is not None:
+        raise TaskError("stand-in: inferencer_config.tensorrt_config (TRTInferencer) is not emulated")
+    # inference_wrapper_batch: -m replaces tlt_config.model; build_inferencer loads it with the key.
+    model = a.model_path or pget(spec, "inferencer_config.tlt_config.model")
+    field = "-m" if a.model_path else "inferencer_config.tlt_config.model"
+    if not a.model_path:
+        spec_path(model, field, "file")
+    dn_model(str(model), a.key, field)
     if os.path.isfile(a.image_dir):
         names, root = [os.path.basename(a.image_dir)], os.path.dirname(a.image_dir)
     else:
         root = a.image_dir
         names = sorted(n for n in os.listdir(root) if os.path.splitext(n)[1].lower() in DN_IMAGE_EXT)
     ctx.maybe_fail()
+    # cluster_detections: a class without its own clustering parameters falls back to "default" or fails.
+    deploy_cluster_params(classes, list(handlers), "bbox_handler_config.classwise_bbox_handler_config")
     overlay = str(pget(spec, "bbox_handler_config.disable_overlay")).lower() != "true"
     kitti = str(pget(spec, "bbox_handler_config.kitti_dump")).lower() == "true"
+    # render_single_image_output: a class with its own handler is written as its output_map.
+    label = classes[0]
+    if label in handlers and pget(handlers[label], "value.output_map"):
+        label = str(pget(handlers[label], "value.output_map"))
+    from PIL import Image
+
     for name in names:
+        image = Image.open(os.path.join(root, name)).convert("RGB")  # inference_wrapper_batch
         if overlay:
             os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
-            shutil.copyfile(os.path.join(root, name), os.path.join(a.results_dir, "images_annotated", name))
-        if kitti:
+            image.save(os.path.join(a.results_dir, "images_annotated", name))
+        if kitti:  # one label file per image, empty when nothing was detected
             os.makedirs(os.path.join(a.results_dir, "labels"), exist_ok=True)
             with open(os.path.join(a.results_dir, "labels", os.path.splitext(name)[0] + ".txt"), "w") as f:
-                f.write(dn_kitti_line(classes[0]))
+                f.write(dn_kitti_line(label))
     ctx.status.write("SUCCESS", "Inference finished successfully.")
 
 
 def dn_kitti_line(name: str) -> str:
+    """render_single_image_output (TF1) and DetectNetInferencer.draw_bbox (TAO Deploy): 16 fields, the
+    box with 3 decimals, the confidence last."""
     return name + " 0.00 0 0.00 10.000 10.000 50.000 50.000 0.00 0.00 0.00 0.00 0.00 0.00 0.00 0.900\n"
 
 
@@ -775,68 +880,111 @@ def export_output(ctx: Ctx, extension: str) -> str:
     return output
 
 
-def check_calibration(ctx: Ctx, calibration_spec: Any | None) -> None:
-    """--engine_file builds a TensorRT engine; INT8 calibrates from a tensorfile, images or the spec."""
-    a = ctx.args
-    if a.engine_file is not None and a.data_type == "int8":
-        if a.cal_data_file:
-            need(a.cal_data_file, "--cal_data_file")
-        elif a.cal_image_dir:
-            if not images_in(need(a.cal_image_dir, "--cal_image_dir", "dir"), DN_IMAGE_EXT):
-                raise TaskError(f"no calibration images in --cal_image_dir {a.cal_image_dir}")
-        elif calibration_spec is not None:
-            dn_data_sources(calibration_spec)
-        else:
-            raise TaskError("INT8 calibration needs --cal_data_file, --cal_image_dir or -e")
+# TensorRT 8.5.3 (the TAO 5.0 containers): the header of an EntropyCalibrator2 cache, base_exporter.py
+# _calibration_cache_from_dict and TAO Deploy engine/builder.py calibration_cache_from_dict write it so.
+CAL_CACHE_HEADER = "TRT-8503-EntropyCalibration2\n"
+# What the stand-ins' QAT models hold as tensor scales (keras_exporter.py load_model -> tensor_scale_dict).
+QAT_SCALES = {"input_1": 1.0, "output_cov/Sigmoid": 0.99, "output_bbox/BiasAdd": 12.5}
 
 
-def write_engine(ctx: Ctx) -> None:
+def calibration_cache(path: str, scales: dict[str, float] | None) -> None:
+    """A calibration cache: from QAT scales (refusing an existing file, as both writers assert), or what
+    TensorRT's calibrator writes after calibrating (one line per tensor, the scale in hex)."""
+    if scales is not None and os.path.exists(path):
+        raise TaskError("AssertionError: A pre-existing cache file exists. Please delete this file and re-run export.")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    lines = [f"{tensor}: {struct.unpack('i', struct.pack('f', scale / 127.0))[0]:x}"
+             for tensor, scale in (scales or {"input_1": 1.0}).items()]
+    with open(path, "w") as handle:
+        handle.write(CAL_CACHE_HEADER + "".join(line + "\n" for line in lines))
+
+
+def dn_int8_calibrator(ctx: Ctx, spec: Any | None, input_dims: tuple[int, int, int]) -> None:
+    """DetectNetExporter.get_calibrator (detectnet_v2/export/exporter.py): with -e, DetectNetCalibrator reads
+    the spec's training data; without, a tensorfile: --cal_data_file, generated when absent from
+    --cal_image_dir (base_exporter.py generate_tensor_file: batches x batch_size images named *.jpg, *.jpeg,
+    *.png, case-sensitive) or, when that folder does not exist, from random tensors."""
     a = ctx.args
-    if a.engine_file is None:
+    if spec is not None:
+        dn_data_sources(spec)
         return
-    if a.data_type == "int8":
-        placeholder(os.path.realpath(a.cal_cache_file), {"kind": "calibration-cache"})
-    content = {"kind": "engine", "data_type": a.data_type, "max_batch_size": a.max_batch_size}
-    if ctx.family == "bpnet":
-        content["input_dims"] = [int(i) for i in a.input_dims.split(",")]
-    placeholder(a.engine_file, content)
+    if os.path.exists(a.cal_data_file):
+        return
+    if os.path.exists(a.cal_image_dir):
+        wanted = a.batches * a.batch_size
+        found = [n for n in os.listdir(a.cal_image_dir) if n.split(".")[-1] in ("jpg", "jpeg", "png")]
+        if len(found) < wanted:
+            raise TaskError(f"ValueError: Not enough number of images provided: {len(found)} < {wanted}")
+    else:
+        ctx.say("Generating a tensorfile with random tensor images.")
+    if not a.cal_data_file:
+        raise TaskError("FileNotFoundError: [Errno 2] No such file or directory: '' (--cal_data_file)")
+    placeholder(a.cal_data_file, {"kind": "tensorfile", "shape": [a.batch_size, *input_dims],
+                                  "batches": a.batches})
 
 
 def dn_export(ctx: Ctx) -> None:
+    """detectnet_v2/scripts/export.py -> cv/common/export/app.py run_export -> KerasExporter.export
+    (cv/common/export/keras_exporter.py) with DetectNetExporter (detectnet_v2/export/exporter.py)."""
     a = ctx.args
-    ctx.start(a.results_dir, "Starting DetectNet_v2 export.")
+    ctx.start(a.results_dir, None)  # run_export writes no STARTED line
     dn_model(a.model, a.key)
     output = export_output(ctx, "onnx")
-    spec = load_proto(a.experiment_spec) if a.experiment_spec else None
-    if a.gen_ds_config and spec is None:
-        raise TaskError("--gen_ds_config needs -e to read the class labels")
-    check_calibration(ctx, spec)
     ctx.status.write(message="Building exporter object.")
+    # DetectNetExporter.__init__: load_experiment_spec(..., validation_schema="train_val") when -e is given.
+    spec = dn_spec(a.experiment_spec, "Experiment", validate=True) if a.experiment_spec else None
     ctx.maybe_fail()
     ctx.status.write(message="Exporting the model.")
+    ctx.status.write(message="Using input nodes: ['input_1']")
+    ctx.status.write(message="Using output nodes: ['output_cov/Sigmoid', 'output_bbox/BiasAdd']")
     channels, height, width, classes = dn_model_shape(a.model)
     if channels != 3:
         raise TaskError(f"stand-in: only 3-channel models are emulated ({a.model} has {channels})")
     import onnx_models  # needs onnx: a test dependency
 
+    # The ONNX graph is the same whatever --data_type: the precision only matters to the engine and cache.
     box = onnx_models.Box(width * 0.25, height * 0.25, width * 0.75, height * 0.75)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     onnx_models.save(onnx_models.detectnet_v2(width, height, [box], classes), output)
-    write_engine(ctx)
-    # keras_exporter.py: with --cal_json_file and a QAT model (tensor scales found), writes
-    # {"tensor_scales": {tensor: scale}}; a model without QAT scales writes nothing there.
-    if a.cal_json_file and dn_model_qat(a.model):
+    scales = QAT_SCALES if dn_model_qat(a.model) else None
+    # --cal_json_file: written only when the model has QAT tensor scales, whatever --data_type.
+    if a.cal_json_file and scales:
         os.makedirs(os.path.dirname(os.path.abspath(a.cal_json_file)), exist_ok=True)
         with open(a.cal_json_file, "w") as handle:
-            json.dump({"tensor_scales": {"input_1": 1.0, "output_cov/Sigmoid": 0.99, "output_bbox/BiasAdd": 12.5}},
-                      handle, indent=4)
+            json.dump({"tensor_scales": scales}, handle, indent=4)
+    cal_cache = os.path.realpath(a.cal_cache_file)
+    qat_int8 = a.data_type == "int8" and scales is not None and not a.force_ptq
+    if a.data_type == "int8":  # with or without --engine_file
+        if qat_int8:
+            calibration_cache(cal_cache, scales)
+        else:
+            dn_int8_calibrator(ctx, spec, (channels, height, width))
+            ctx.status.write(message="Calibration takes time especially if number of batches is large.")
     if a.gen_ds_config:
+        if spec is None:
+            raise TaskError("AttributeError: Experiment spec wasn't loaded. To get class labels please provide "
+                            "the experiment spec file using the -e option.")
+        labels = dn_target_classes(spec)
         folder = os.path.dirname(output)
-        with open(os.path.join(folder, "labels.txt"), "w") as handle:
-            handle.write("".join(name + "\n" for name in dn_target_classes(spec)))
+        if labels:
+            with open(os.path.join(folder, "labels.txt"), "w") as handle:
+                handle.write("".join(name + "\n" for name in labels))
+        # BaseDSConfig (cv/common/types/base_ds_config.py) __str__: key=value lines, no blob names for ONNX.
+        config = {"net-scale-factor": 1.0 / 255.0, "offsets": "0.0;0.0;0.0",
+                  "infer-dims": f"{channels};{height};{width}", "tlt-model-key": a.key, "network-type": 0}
+        if labels:
+            config["num-detected-classes"] = len(labels)
+        config.update({"model-color-format": 0, "maintain-aspect-ratio": 0, "output-tensor-meta": 0})
         with open(os.path.join(folder, "nvinfer_config.txt"), "w") as handle:
-            handle.write("net-scale-factor: 0.00392156862745098\n"
-                         f"num-detected-classes: {len(dn_target_classes(spec))}\n")
+            handle.write("".join(f"{key}={value}\n" for key, value in config.items()))
+    size = os.path.getsize(output)
+    if a.engine_file is not None:
+        if a.data_type == "int8" and not qat_int8 and not os.path.exists(cal_cache):
+            calibration_cache(cal_cache, None)  # TensorRT's calibrator writes it while building
+        placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type,
+                                    "max_batch_size": max(a.batch_size, a.max_batch_size)})
+        size = os.path.getsize(a.engine_file)
+    ctx.status.write("SUCCESS", "Export complete.", data={"param_count": 1, "size": size / 1e6})
     ctx.status.write("SUCCESS", "Export finished successfully.")
 
 
@@ -865,15 +1013,24 @@ def dn_model_shape(path: str) -> tuple[int, int, int, int]:
 
 
 def dn_calibration_tensorfile(ctx: Ctx) -> None:
+    """detectnet_v2/scripts/calibration_tensorfile.py: the spec's training (or validation) images, at most
+    --max_batches batches of training_config.batch_size_per_gpu (-1: all), into a new TensorFile."""
     a = ctx.args
     if not a.experiment_spec_file or not a.output_path:
         raise UsageError("stand-in: pass -e and -o")
-    ctx.start(None, "Starting calibration tensorfile.")
-    dn_data_sources(load_proto(a.experiment_spec_file), a.use_validation_set)
+    ctx.start(None, None)
+    spec = dn_spec(a.experiment_spec_file, "Experiment", validate=True)
+    train, val = dn_data_sources(spec)
+    frames = val if a.use_validation_set else train
+    available = len(frames) // int(pget(spec, "training_config.batch_size_per_gpu"))
+    batches = available if a.max_batches == -1 else a.max_batches
+    if batches > available:
+        raise TaskError(f"ValueError: The dataset contains {available} minibatches, while the requested amount "
+                        f"is {batches}.")
     if os.path.exists(a.output_path):
         raise TaskError("A previously generated tensorfile already exists in the output path.")
     ctx.maybe_fail()
-    placeholder(a.output_path, {"kind": "tensorfile", "max_batches": a.max_batches})
+    placeholder(a.output_path, {"kind": "tensorfile", "batches": batches})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -883,57 +1040,83 @@ def deploy_start(ctx: Ctx, mode: str) -> None:
     ctx.start(ctx.args.results_dir, f"Starting detectnet_v2 {mode}.")
 
 
+def deploy_onnx(path: str) -> dict[str, Any]:
+    """DetectNetEngineBuilder.create_network (cv/detectnet_v2/engine_builder.py): TensorRT's ONNX parser reads
+    the file ("Failed to load ONNX file" and sys.exit(1) when it cannot); the engine keeps its tensors."""
+    import onnx  # a test dependency, like the exports' real ONNX models
+
+    try:
+        model = onnx.load(path)
+    except Exception:  # noqa: BLE001 - any unreadable file is a parse failure to TensorRT
+        raise Exited(f"Failed to load ONNX file: {os.path.realpath(path)}") from None
+
+    def dims(info: Any) -> list[Any]:
+        return [d.dim_param or d.dim_value for d in info.type.tensor_type.shape.dim]
+
+    return {"inputs": {i.name: dims(i) for i in model.graph.input},
+            "outputs": {o.name: dims(o) for o in model.graph.output}}
+
+
+def deploy_calibration(ctx: Ctx, spec: Any, network: dict[str, Any]) -> None:
+    """DetectNetEngineBuilder.set_calibrator for a non-QAT INT8 engine (TAO Deploy 5.0)."""
+    a = ctx.args
+    if a.cal_cache_file is None:
+        # EngineCalibrator(None) then os.path.exists(None).
+        raise TaskError("TypeError: stat: path should be string, bytes, os.PathLike or integer, not NoneType "
+                        "(--cal_cache_file not given)")
+    if a.cal_data_file:
+        # TensorfileCalibrator; generate_tensor_file lists images with image.split('.')[-1] in
+        # VALID_IMAGE_EXTENSIONS, whose entries carry the dot, so no image ever matches.
+        if not os.path.exists(a.cal_data_file) and a.cal_image_dir and os.path.exists(a.cal_image_dir):
+            raise TaskError(f"ValueError: Not enough number of images provided: 0 < {a.batches * a.batch_size}")
+        return
+    if os.path.exists(a.cal_cache_file):
+        return  # the cache is read, no image is needed
+    # gen_trt_engine.py: --cal_image_dir, else every data_sources[].image_directory_path of the spec.
+    inputs = [a.cal_image_dir] if a.cal_image_dir else [
+        str(pget(s, "image_directory_path")) for s in prepeated(spec, "dataset_config.data_sources")]
+    # utils/image_batcher.py ImageBatcher: **/* with a suffix in VALID_IMAGE_EXTENSIONS (cv/common/constants.py).
+    images = [p for d in inputs if os.path.isdir(d) for p in images_in(d, DEPLOY_IMAGE_EXT, recursive=True)]
+    if not images:
+        raise Exited("No valid {} images found in {}".format("/".join(DEPLOY_IMAGE_EXT),
+                                                            inputs[0] if a.cal_image_dir else inputs))
+    if min(len(images), a.batches * a.batch_size) < a.batch_size:  # exact_batches
+        raise TaskError("ValueError: Not enough images to create batches")
+
+
 def deploy_gen_trt_engine(ctx: Ctx) -> None:
+    """cv/detectnet_v2/scripts/gen_trt_engine.py, engine/builder.py create_engine (TAO Deploy 5.0)."""
     a = ctx.args
     deploy_start(ctx, "gen_trt_engine")
+    # utils/decoding.py decode_model: the extension picks the parser; .etlt needs the key to decrypt.
     if not a.model_path.endswith(("etlt", "onnx", "uff")):
         raise TaskError("TAO Deploy gen_trt_engine action accepts either .onnx, .uff or .etlt file extension")
     need_key(a.model_path, a.key)
-    spec = load_proto(a.experiment_spec)
-    # gen_trt_engine.py: is_qat=experiment_spec.training_config.enable_qat; builder: force_ptq disables it.
+    if a.engine_file is None and a.data_type != "int8":
+        ctx.maybe_fail()  # nothing to build: the spec is not even read
+        ctx.status.write("SUCCESS", "Gen_trt_engine finished successfully.")
+        return
+    spec = dn_spec(a.experiment_spec, "Experiment", validate=False)  # proto/utils.py load_proto: parse only
+    network = deploy_onnx(a.model_path) if a.model_path.endswith("onnx") else {}
+    # is_qat = experiment_spec.training_config.enable_qat; EngineBuilder: force_ptq switches it off.
     is_qat = str(pget(spec, "training_config.enable_qat")).lower() == "true" and not a.force_ptq
-    if is_qat:
-        # engine/builder.py create_engine / calibration_cache_from_dict
-        if a.data_type != "int8":
-            raise TaskError(f"QAT model only supports data_type int8 but {a.data_type} was provided.")
-        if not a.cal_json_file or not os.path.exists(a.cal_json_file):
-            raise TaskError(f"Calibration JSON file is required for QAT but {a.cal_json_file} does not exist.")
+    if is_qat and a.data_type != "int8":
+        raise TaskError(f"ValueError: QAT model only supports data_type int8 but {a.data_type} was provided.")
+    scales = None
+    if is_qat:  # calibration_cache_from_dict
+        if a.cal_json_file is None or not os.path.exists(a.cal_json_file):
+            raise TaskError(f"FileNotFoundError: Calibration JSON file is required for QAT but {a.cal_json_file} "
+                            "does not exist.")
         with open(a.cal_json_file) as handle:
             scales = json.load(handle)["tensor_scales"]
-        if a.cal_cache_file is not None and os.path.exists(a.cal_cache_file):
-            raise TaskError("A pre-existing cache file exists. Please delete this file and re-run export.")
-        ctx.maybe_fail()
-        if a.cal_cache_file is not None:
-            placeholder(a.cal_cache_file, {"kind": "calibration-cache", "from": "qat_tensor_scales",
-                                           "tensors": sorted(scales)})
-        if a.engine_file is not None:
-            placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type, "qat": True,
-                                        "max_batch_size": a.max_batch_size, "classes": dn_target_classes(spec)})
-    elif a.engine_file is not None or a.data_type == "int8":
-        if a.data_type == "int8":
-            if a.cal_cache_file is None:
-                raise TaskError("INT8 needs --cal_cache_file (TAO Deploy 5.0 crashes without one)")
-            if not os.path.exists(a.cal_cache_file):
-                if a.cal_image_dir:
-                    inputs = [a.cal_image_dir]
-                else:
-                    inputs = [spec_path(pget(s, "image_directory_path"),
-                                        f"dataset_config.data_sources[{i}].image_directory_path", "dir")
-                              for i, s in enumerate(prepeated(spec, "dataset_config.data_sources"))]
-                if not any(images_in(d, DEPLOY_IMAGE_EXT, recursive=True) for d in inputs):
-                    raise TaskError("No valid {} images found in {}".format(
-                        "/".join(DEPLOY_IMAGE_EXT), inputs))
-        ctx.maybe_fail()
-        if a.data_type == "int8" and not os.path.exists(a.cal_cache_file):
-            placeholder(a.cal_cache_file, {"kind": "calibration-cache", "batches": a.batches,
-                                           "batch_size": a.batch_size})
-        if a.engine_file is not None:
-            placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type,
-                                        "max_batch_size": a.max_batch_size,
-                                        "classes": dn_target_classes(spec)})
-    else:
-        ctx.maybe_fail()
-    ctx.say("Export finished successfully.")
+    elif a.data_type == "int8":
+        deploy_calibration(ctx, spec, network)
+    ctx.maybe_fail()
+    if a.data_type == "int8" and a.cal_cache_file is not None and (is_qat or not os.path.exists(a.cal_cache_file)):
+        calibration_cache(a.cal_cache_file, scales)
+    if a.engine_file is not None:  # without it the engine goes to a temporary file
+        placeholder(a.engine_file, {"kind": "engine", "data_type": a.data_type, "qat": is_qat,
+                                    "max_batch_size": a.max_batch_size, **network})
     ctx.status.write("SUCCESS", "Gen_trt_engine finished successfully.")
 
 
@@ -965,36 +1148,62 @@ def deploy_cluster_params(classes: list[str], configured: list[str], field: str)
 
 
 def deploy_images(image_dir: str, label_dir: str | None) -> list[str]:
-    """KITTILoader._add_source: images by lower-cased extension, each with <name>.txt unless inference."""
-    names = sorted(os.listdir(image_dir))
+    """dataloader/kitti.py KITTILoader._add_source: os.listdir order, images by lower-cased extension, each
+    with <name>.txt in label_dir unless inference."""
     labels = set(os.listdir(label_dir)) if label_dir else None
-    return [os.path.join(image_dir, n) for n in names if n.lower().endswith(tuple(e.lower() for e in DEPLOY_IMAGE_EXT))
+    return [os.path.join(image_dir, n) for n in os.listdir(image_dir)
+            if n.lower().endswith(tuple(e.lower() for e in DEPLOY_IMAGE_EXT))
             and (labels is None or os.path.splitext(n)[0] + ".txt" in labels)]
 
 
+def deploy_batches(images: list[str], batch: int) -> list[str]:
+    """KITTILoader: n_batches = len // batch_size (asserted > 0); a last partial batch is never read."""
+    if len(images) // batch == 0:
+        raise TaskError("AssertionError: empty image dir or batch size too large!")
+    return images[: len(images) // batch * batch]
+
+
+def deploy_gt_label(path: str, class_mapping: dict[str, str]) -> None:
+    """KITTILoader._load_gt_label: lines of under 9 fields and unmapped (lower-cased) classes are skipped;
+    the rest need an int() occlusion and float() corners."""
+    with open(path, encoding="utf-8") as handle:
+        entries = handle.read().strip().split("\n")
+    for number, entry in enumerate(entries, 1):
+        items = entry.strip().split()
+        if len(items) < 9 or items[0].lower() not in class_mapping:
+            continue
+        try:
+            int(items[2])
+            [float(x) for x in items[4:8]]
+        except ValueError as err:
+            raise TaskError(f"ValueError: {err} ({path} line {number})") from None
+
+
 def deploy_inference(ctx: Ctx) -> None:
+    """cv/detectnet_v2/scripts/inference.py (TAO Deploy 5.0)."""
     a = ctx.args
     deploy_start(ctx, "inference")
-    spec = load_proto(a.experiment_spec)
+    spec = dn_spec(a.experiment_spec, "Inference", validate=False)
     classes = [str(c) for c in prepeated(spec, "inferencer_config.target_classes")]
     if not classes:
         raise TaskError("inferencer_config.target_classes is empty")
     configured = [str(pget(e, "key")) for e in prepeated(spec, "bbox_handler_config.classwise_bbox_handler_config")]
-    deploy_cluster_params(classes, configured, "bbox_handler_config.classwise_bbox_handler_config")
     engine = deploy_engine(a.model_path)
     batch = a.batch_size or int(pget(spec, "inferencer_config.batch_size") or 0)
     deploy_batch(engine, batch)
     if a.image_dir is None:
-        raise TaskError("-i/--image_dir is needed: the KITTI loader reads images from it")
-    images = deploy_images(a.image_dir, None)
-    if len(images) // max(batch, 1) == 0:
-        raise TaskError("empty image dir or batch size too large!")
+        raise TaskError("stand-in: pass -i/--image_dir (TAO's KITTI loader would list the working directory)")
+    images = deploy_batches(deploy_images(a.image_dir, None), max(batch, 1))
+    # BboxHandler.cluster_detections, on the first batch.
+    deploy_cluster_params(classes, configured, "bbox_handler_config.classwise_bbox_handler_config")
     ctx.maybe_fail()
-    for image in images[: len(images) // batch * batch]:  # the loader drops a last partial batch
+    from PIL import Image
+
+    os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
+    os.makedirs(os.path.join(a.results_dir, "labels"), exist_ok=True)
+    for image in images:
         name = os.path.basename(image)
-        os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
-        os.makedirs(os.path.join(a.results_dir, "labels"), exist_ok=True)
-        shutil.copyfile(image, os.path.join(a.results_dir, "images_annotated", name))
+        Image.open(image).save(os.path.join(a.results_dir, "images_annotated", name))  # drawn on as read
         with open(os.path.join(a.results_dir, "labels", os.path.splitext(name)[0] + ".txt"), "w") as f:
             f.write(dn_kitti_line(classes[0]))
     ctx.status.write("SUCCESS", "Inference finished successfully.")
@@ -1005,23 +1214,33 @@ DEPLOY_AP = {"fp32": 0.5, "fp16": 0.5, "int8": 0.49}
 
 
 def deploy_evaluate(ctx: Ctx) -> None:
+    """cv/detectnet_v2/scripts/evaluate.py (TAO Deploy 5.0): results.json {"AP_<class>": fraction}."""
     a = ctx.args
     deploy_start(ctx, "evaluation")
-    spec = load_proto(a.experiment_spec)
+    spec = dn_spec(a.experiment_spec, "Experiment", validate=False)
     classes = dn_target_classes(spec)
     if not classes:
         raise TaskError("cost_function_config.target_classes is empty: TAO Deploy reads the classes there")
     configured = [str(pget(e, "key")) for e in prepeated(spec, "postprocessing_config.target_class_config")]
-    deploy_cluster_params(classes, configured, "postprocessing_config.target_class_config")
+    mapping = {str(pget(e, "key")).lower(): str(pget(e, "value")) for e in
+               prepeated(spec, "dataset_config.target_class_mapping")}
+    # dl.class_mapping = {key.lower(): dl.classes[str(val.lower())]}, dl.classes keyed by target class names.
+    unknown = sorted({v.lower() for v in mapping.values()} - set(classes))
+    if unknown:
+        raise TaskError(f"KeyError: {unknown[0]!r} (a target_class_mapping value that is not a "
+                        "cost_function_config.target_classes name)")
     engine = deploy_engine(a.model_path)
-    deploy_batch(engine, a.batch_size)
+    batch = a.batch_size or int(pget(spec, "training_config.batch_size_per_gpu") or 0)
+    deploy_batch(engine, batch)
     if a.image_dir is None or a.label_dir is None:
         raise TaskError("-i/--image_dir and -l/--label_dir are needed: the KITTI loader reads both")
-    images = deploy_images(a.image_dir, a.label_dir)
-    if len(images) // a.batch_size == 0:
-        raise TaskError("empty image dir or batch size too large!")
+    images = deploy_batches(deploy_images(a.image_dir, a.label_dir), max(batch, 1))
+    deploy_cluster_params(classes, configured, "postprocessing_config.target_class_config")
+    from PIL import Image
+
     for image in images:
-        dn_kitti_classes(os.path.join(a.label_dir, os.path.splitext(os.path.basename(image))[0] + ".txt"))
+        Image.open(image).convert("RGB")  # KITTILoader._load_gt_image
+        deploy_gt_label(os.path.join(a.label_dir, os.path.splitext(os.path.basename(image))[0] + ".txt"), mapping)
     ctx.maybe_fail()
     results = {"AP_" + name: DEPLOY_AP[engine["data_type"]] for name in classes}
     with open(os.path.join(a.results_dir, "results.json"), "w") as handle:
@@ -1060,34 +1279,69 @@ def bp_get(spec: Any, dotted: str) -> Any:
 
 
 def bp_coco_spec(path: str) -> dict[str, Any]:
-    """COCODataset loads both annotation files whatever the mode."""
+    """The dataset spec as COCODataset.__init__ (cv/bpnet/dataio/coco_dataset.py) and COCOConverter read it:
+    plain key lookups (a missing key is a KeyError), the 'person' category's num_joints equal to its keypoints,
+    and both annotation files loaded whatever the mode."""
     spec = bp_load(path)
     root = spec_path(spec.get("root_directory_path"), "root_directory_path", "dir")
+    keys = ["dataset", "duplicate_data_with_each_person_as_center"] + [
+        "data_filtering_params." + k for k in ("min_acceptable_kpts", "min_acceptable_width",
+                                               "min_acceptable_height", "min_acceptable_interperson_dist_ratio")]
     for split in ("train_data", "test_data"):
-        for key in ("images_root_dir_path", "mask_root_dir_path", "annotation_root_dir_path"):
-            if not bp_get(spec, split + "." + key):
-                raise TaskError(f"coco spec field {split}.{key} is not set")
+        keys += [f"{split}.{k}" for k in ("images_root_dir_path", "mask_root_dir_path", "annotation_root_dir_path")]
+    missing = [k for k in keys if bp_get(spec, k) is None]
+    if missing:
+        raise TaskError(f"KeyError: coco spec {path} has no {', '.join(missing)}")
+    person = [c for c in spec.get("categories") or [] if isinstance(c, dict) and c.get("name") == "person"]
+    if not person:
+        raise TaskError(f"IndexError: coco spec {path} has no 'person' entry in categories")
+    if person[0].get("num_joints") != len(person[0].get("keypoints") or []):
+        raise TaskError("AssertionError: num_joints and the number of keypoints are not matching! "
+                        "Please check dataset_spec config")
+    for split in ("train_data", "test_data"):
         need(os.path.join(root, spec[split]["annotation_root_dir_path"]),
              f"coco spec {split}.annotation_root_dir_path")
     return spec
+
+
+def bp_main_persons(anns: list[dict[str, Any]], limits: dict[str, Any]) -> list[dict[str, Any]]:
+    """COCODataset._parse_annotation: the stated num_keypoints (not the visible ones counted) and the area
+    against the limits, then no centre closer than ratio x the size of an earlier main person. TAO appends
+    that size from the image's LAST annotation (`img_anns[p]` after the loop), which is modelled too."""
+    main, previous = [], []
+    last = anns[-1]["bbox"]
+    for ann in anns:
+        if ann["num_keypoints"] < limits["min_acceptable_kpts"]:
+            continue
+        if ann["area"] < limits["min_acceptable_width"] * limits["min_acceptable_height"]:
+            continue
+        x, y, w, h = ann["bbox"]
+        centre = (x + w / 2, y + h / 2)
+        if any(math.dist(centre, c) < size * limits["min_acceptable_interperson_dist_ratio"]
+               for c, size in previous):
+            continue
+        main.append(ann)
+        previous.append((centre, max(last[2], last[3])))
+    return main
 
 
 def bp_annotations(spec: dict[str, Any], split: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(images with person annotations and their main persons, all images) like COCODataset.load_dataset."""
     with open(os.path.join(spec["root_directory_path"], spec[split]["annotation_root_dir_path"])) as handle:
         coco = json.load(handle)
-    limits = spec.get("data_filtering_params", {})
     by_image: dict[Any, list[dict[str, Any]]] = {}
-    for ann in coco.get("annotations", []):
+    for number, ann in enumerate(coco.get("annotations", [])):
+        missing = [k for k in ("image_id", "bbox", "iscrowd", "area", "segmentation", "num_keypoints", "keypoints")
+                   if k not in ann]
+        if missing:
+            raise TaskError(f"KeyError: annotation {number} of {spec[split]['annotation_root_dir_path']} has no "
+                            f"{', '.join(missing)}")
         by_image.setdefault(ann["image_id"], []).append(ann)
     data = []
     for image in coco["images"]:
         anns = by_image.get(image["id"], [])
-        if anns:
-            min_area = limits.get("min_acceptable_width", 0) * limits.get("min_acceptable_height", 0)
-            main = [p for p in anns if p["num_keypoints"] >= limits.get("min_acceptable_kpts", 0)
-                    and p["area"] >= min_area]
-            data.append({"image": image, "main_persons": main})
+        if anns:  # "If no keypoint labeling in this image, skip it"
+            data.append({"image": image, "main_persons": bp_main_persons(anns, spec["data_filtering_params"])})
     return data, coco["images"]
 
 
@@ -1098,7 +1352,8 @@ def bp_dataset_convert(ctx: Ctx) -> None:
         raise TaskError("Experiment spec file extension not supported.")
     spec = bp_coco_spec(a.dataset_spec)
     split = "train_data" if a.mode == "train" else "test_data"
-    data, _ = bp_annotations(spec, split)
+    # COCOConverter: COCODataset(dataset_spec, parse_annotations=True) parses both files whatever the mode.
+    data = {s: bp_annotations(spec, s)[0] for s in ("train_data", "test_data")}[split]
     root = spec["root_directory_path"]
     images_rel, masks_rel = spec[split]["images_root_dir_path"], spec[split]["mask_root_dir_path"]
     ctx.maybe_fail()
@@ -1204,10 +1459,18 @@ def bp_infer_spec(ctx: Ctx) -> tuple[dict[str, Any], str]:
     need_key(model, a.key)
     if model.endswith(".engine"):
         # BpNetInferencer runs a .engine with TensorRT at the engine's own input shape.
-        height, width, _ = deploy_engine(model)["input_dims"]
+        engine = deploy_engine(model)
+        height, width, _ = engine["input_dims"]
         if spec.get("input_shape") != [height, width]:
             raise TaskError(f"TRT execution failed. Please ensure that the `input_shape` {spec.get('input_shape')} "
                             f"matches the engine's {[height, width]}")
+        # BpNetInferencer.infer asserts heatmap and PAF share height and width: an --sdk_compatible_model
+        # export (PAF upsampled) fails there, "(Hint: use --sdk_compatible_model only for deployment)".
+        grids = {tuple(shape[:2]) for shape in engine.get("outputs", {}).values()}
+        if len(grids) > 1:
+            raise TaskError(f"Model outputs are not as expected: {engine['outputs']}; the heatmaps and part "
+                            "affinity maps should have the same height and width. Ensure the model has been "
+                            "exported correctly. (Hint: use --sdk_compatible_model only for deployment)")
     return spec, model
 
 
@@ -1226,49 +1489,62 @@ def bp_evaluate(ctx: Ctx) -> None:
         json.dump([{"image_id": image["id"], "category_id": 1, "keypoints": [0] * 51, "score": 0.5}
                    for image in images], handle, indent=2)
     kpi = {name: 0.5 for name in BPNET_KPI_KEYS}
+    # COCODataset.dump_coco_results_summary: pandas' to_csv of COCOeval's 10 keypoint stats, one row each,
+    # with the index column: ",metric,IoU,area,maxDets,score" then "0,AP,0.50:0.95,all,20,<AP>" ...
+    rows = [(("AP", "AR")[i // 5], ("0.50:0.95", "0.50", "0.75", "0.50:0.95", "0.50:0.95")[i % 5],
+             ("all", "all", "all", "medium", "large")[i % 5], 20, value) for i, value in enumerate(kpi.values())]
     with open(os.path.join(a.results_dir, "results.csv"), "w") as handle:
-        handle.write(",".join(kpi) + "\n" + ",".join(str(v) for v in kpi.values()) + "\n")
+        handle.write(",metric,IoU,area,maxDets,score\n")
+        handle.write("".join(f"{i},{','.join(str(v) for v in row)}\n" for i, row in enumerate(rows)))
     ctx.status.write(message="Evaluation metrics generated.", kpi=kpi)
     ctx.status.write("SUCCESS", "Evaluation finished successfully.")
 
 
 def bp_inference(ctx: Ctx) -> None:
+    """cv/bpnet/scripts/inference.py and BpNetInferencer.run (cv/bpnet/inferencer/bpnet_inferencer.py)."""
     a = ctx.args
     bp_start(ctx, a.results_dir, "--results_dir", "Starting inference.")
     if a.input is None:
         raise TaskError("--input is needed")
     root = a.image_root_path
+    results: dict[str, Any] = {}
     if a.input_type == "image":
-        paths = [need(a.input, "--input")]
+        paths: list[Any] = [need(a.input, "--input")]
     elif a.input_type == "dir":
-        paths, root = sorted(os.listdir(need(a.input, "--input", "dir"))), a.input
+        paths, root = os.listdir(need(a.input, "--input", "dir")), a.input  # listdir order, unsorted
     else:
         with open(need(a.input, "--input")) as handle:
             content = json.load(handle)
-        # BpNetInferencer.run takes a list of paths (the notebook's form) or {"images": [...]}.
+        # run(): a list of paths (the notebook's form), or a dict whose "images" it updates in place.
         if isinstance(content, list):
-            paths = [str(item) for item in content]
+            paths = content
         elif isinstance(content, dict) and content.get("images") is not None:
-            paths = [item["full_image_path"] for item in content["images"]]
+            results, paths = content, []
         else:
             raise TaskError("Verify input json format!")
+    if paths:
+        results["images"] = [{"full_image_path": path} for path in paths]
     bp_infer_spec(ctx)
     ctx.maybe_fail()
-    results = []
-    for index, path in enumerate(paths):
-        full = os.path.join(root, path)
-        if path.split(".")[-1].lower() not in BPNET_IMAGE_EXT or not os.path.isfile(full):
-            continue
-        entry: dict[str, Any] = {"full_image_path": path, "keypoints": [], "scores": []}
-        if a.dump_visualizations:
-            from PIL import Image
+    from PIL import Image
 
+    for index, entry in enumerate(results["images"]):
+        full = os.path.join(root, entry["full_image_path"])
+        if full.split(".")[-1].lower() not in BPNET_IMAGE_EXT:
+            continue  # left in detections.json without keypoints
+        try:
+            image = Image.open(full)
+            image.load()
+        except OSError:
+            ctx.say(f"ERROR: Error reading image: {full}")  # cv2.imread gave None: skipped, not fatal
+            continue
+        entry.update(keypoints=[], scores=[])
+        if a.dump_visualizations:
             entry["viz_id"] = index
             os.makedirs(os.path.join(a.results_dir, "images_annotated"), exist_ok=True)
-            Image.open(full).save(os.path.join(a.results_dir, "images_annotated", f"{index}.png"))
-        results.append(entry)
-    with open(os.path.join(a.results_dir, "detections.json"), "w") as handle:
-        json.dump({"images": results}, handle, indent=2)
+            image.convert("RGB").save(os.path.join(a.results_dir, "images_annotated", f"{index}.png"))
+    with open(os.path.join(a.results_dir, "detections.json"), "w") as handle:  # dump_results
+        json.dump(results, handle, indent=2)
     ctx.status.write("SUCCESS", "Inference finished successfully.")
 
 
@@ -1276,30 +1552,41 @@ def bp_prune(ctx: Ctx) -> None:
     if not ctx.args.results_dir:
         raise TaskError("expected str, bytes or os.PathLike object, not NoneType "
                         "(-r/--results_dir not given)")
-    prune(ctx, ctx.args.results_dir)
+    # cv/bpnet/scripts/prune.py: STARTED "Starting pruning.", no kpi line, SUCCESS from its main.
+    prune(ctx, ctx.args.results_dir, "Starting pruning.")
+    ctx.status.write("SUCCESS", "Pruning finished successfully.")
 
 
 def bp_check_calibration(ctx: Ctx) -> None:
-    """INT8 engines: BaseExporter.get_calibrator generates --cal_data_file from --cal_image_dir when the
-    tensorfile does not exist yet (batches x batch_size images), and refuses an existing cache file."""
+    """INT8 calibration of `bpnet export` (nvidia_tao_tf1/cv/core/export/base_exporter.py get_calibrator and
+    generate_tensor_file; cv/common/export/base_calibrator.py): an existing --cal_data_file is used as is;
+    else it is written from --cal_image_dir (n_batches x batch_size images picked at random among the
+    files whose extension is exactly jpg, jpeg or png), or from random tensors when that folder does not
+    exist. An existing --cal_cache_file is read instead of calibrating ("Calibration file exists ...
+    Reading this cache."): TAO refuses an existing cache only for QAT models, which BPNet does not have."""
     a = ctx.args
-    if a.engine_file is None or a.data_type != "int8":
+    if a.data_type != "int8":
         return
-    if os.path.exists(a.cal_cache_file):
-        raise TaskError(f"A pre-existing cache file exists. Please delete this file and re-run export: "
-                        f"{a.cal_cache_file}")
-    if a.cal_data_file and os.path.isfile(a.cal_data_file):
+    if os.path.isfile(os.path.realpath(a.cal_cache_file)):
+        ctx.say(f"WARNING: Calibration file exists at {os.path.realpath(a.cal_cache_file)}. Reading this cache.")
+    if a.cal_data_file and os.path.exists(a.cal_data_file):
+        read_placeholder(a.cal_data_file, "tensorfile")
         return
-    if not a.cal_data_file or not a.cal_image_dir:
-        raise TaskError("INT8 calibration needs --cal_data_file, generated from --cal_image_dir when absent")
-    images = images_in(need(a.cal_image_dir, "--cal_image_dir", "dir"), DN_IMAGE_EXT)
+    if not a.cal_data_file:
+        raise TaskError("[Errno 2] No such file or directory: '' (the calibration tensorfile, --cal_data_file)")
+    if not os.path.exists(a.cal_image_dir):
+        ctx.say("Generating a tensorfile with random tensor images. This may work well as a profiling tool, "
+                "however, it may result in inaccurate results at inference.")
+        placeholder(a.cal_data_file, {"kind": "tensorfile", "images": 0, "random": True})
+        return
+    images = [name for name in os.listdir(a.cal_image_dir) if name.split(".")[-1] in BPNET_IMAGE_EXT]
     if len(images) < a.batches * a.batch_size:
-        raise TaskError(f"--cal_image_dir holds {len(images)} images, fewer than --batches x --batch_size "
-                        f"({a.batches} x {a.batch_size})")
-    placeholder(a.cal_data_file, {"kind": "tensorfile", "images": len(images)})
+        raise TaskError(f"Not enough number of images provided: {len(images)} < {a.batches * a.batch_size}")
+    placeholder(a.cal_data_file, {"kind": "tensorfile", "images": a.batches * a.batch_size})
 
 
 def bp_export(ctx: Ctx) -> None:
+    """nvidia_tao_tf1/cv/bpnet/scripts/export.py run_export, BpNetExporter (cv/bpnet/exporter/bpnet_exporter.py)."""
     a = ctx.args
     bp_start(ctx, a.results_dir, "-r/--results_dir", "Starting export.")
     try:
@@ -1309,16 +1596,32 @@ def bp_export(ctx: Ctx) -> None:
     if len(dims) != 3:
         raise TaskError("Input dims need to have three values.")
     need_key(a.model, a.key)
+    # run_export: "Default output file ... already exists" for an existing output, whatever the flags.
     output = export_output(ctx, "uff" if a.backend == "uff" else "onnx")
-    if a.experiment_spec:
-        bp_load(a.experiment_spec)
+    if a.experiment_spec is None:
+        # BpNetExporter.__init__ loads the spec unconditionally (io_utils.load_yaml_file(None) fails).
+        raise TaskError("stat: path should be string, bytes, os.PathLike or integer, not NoneType (-e not given)")
+    spec = bp_load(need(a.experiment_spec, "-e/--experiment_spec"))
+    # BpNetExporter.__init__ reads the normalization it builds the calibrator's preprocessing from.
+    if bp_get(spec, "dataloader") is None or "normalization_params" not in spec["dataloader"]:
+        raise TaskError(f"KeyError: 'normalization_params' (dataloader of {a.experiment_spec})")
     bp_check_calibration(ctx)
     ctx.maybe_fail()
     import onnx_models  # needs onnx: a test dependency
 
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    onnx_models.save(onnx_models.bpnet(dims[0], dims[1]), output)
-    write_engine(ctx)
+    # export_utils.update_model: the last stage's raw heads, or with --sdk_compatible_model the PAF upsampled
+    # by --upsample_ratio (Conv2DTranspose); the engine is built from that same graph.
+    sdk = bool(a.sdk_compatible_model)
+    onnx_models.save(onnx_models.bpnet(dims[0], dims[1], sdk, a.upsample_ratio), output)
+    if a.engine_file is not None:  # save_engine = engine_file is not None (run_export)
+        if a.data_type == "int8":
+            placeholder(os.path.realpath(a.cal_cache_file), {"kind": "calibration-cache"})
+        placeholder(a.engine_file, {
+            "kind": "engine", "data_type": a.data_type,
+            # BpNetExporter.export: max_batch_size = max(batch_size, max_batch_size).
+            "max_batch_size": max(a.batch_size, a.max_batch_size), "input_dims": dims,
+            "outputs": dict(onnx_models.bpnet_outputs(dims[0], dims[1], sdk, a.upsample_ratio))})
     ctx.status.write("SUCCESS", "Export finished successfully.")
 
 
@@ -1340,8 +1643,10 @@ BEHAVIOURS: dict[tuple[str, str, str], Callable[[Ctx], None]] = {
     ("deploy", "detectnet_v2", "inference"): deploy_inference,
     ("deploy", "detectnet_v2", "evaluate"): deploy_evaluate,
 }
+# Each task's __main__ catches SystemExit (the spec validator's sys.exit(1)) and logs this FAILURE.
 INTERRUPTED = {"train": "Training was interrupted", "evaluate": "Evaluation was interrupted",
-               "inference": "Inference was interrupted"}
+               "inference": "Inference was interrupted", "export": "Export was interrupted",
+               "prune": "Pruning was interrupted", "dataset_convert": "Dataset convert was interrupted"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1427,6 +1732,11 @@ def main(kind: str, family: str, argv: Sequence[str], extra: dict[str, Any] | No
         record["error"] = str(err)
         print("Execution status: PASS")
         code = 0
+    except Exited as err:
+        record["error"] = str(err)
+        print(err)
+        print("Execution status: FAIL")
+        code = FAIL_EXIT[kind]
     except Killed:
         record["error"] = "killed after TAO_STANDIN_KILL_AFTER_EPOCHS"
         log_invocation(dict(record, exit_code=KILLED_EXIT))

@@ -6,15 +6,15 @@ postprocessor.py and utils.py, the same code as the TF1 backend's detectnet_v2/p
 
 - grid: cell (i, j) of the W x H output grid has the centre (i * stride + offset, j * stride + offset);
   the bbox channels (l, t, r, b) give x1 = cx - l * scale, y1 = cy - t * scale, x2 = cx + r * scale,
-  y2 = cy + b * scale (scale 35 and offset 0.5 for FaceNet: model_config.objective_set.bbox);
+  y2 = cy + b * scale (scale 35 and offset 0.5: the fixed BboxHandler normalizer of TAO's inference);
 - cells with coverage > coverage_threshold are clustered per class (cells taken x-major, as TAO
   transposes the grid): DBSCAN on 1 - IoU (IoU with TAO's +0.01 in the denominator, eps + 1e-12,
   core points by summed coverage >= dbscan_min_samples, scikit-learn's labelling order), a cluster's box
   the coverage-weighted mean of its cells, its confidence their summed coverage, kept when taller than
   minimum_bounding_box_height and at least dbscan_confidence_threshold; NMS (TAO's pixel IoU with +1,
   highest coverage first, boxes kept above nms_confidence_threshold); or HYBRID, NMS over the cells of
-  the DBSCAN clusters. One difference: TAO's NMS returns each kept box with the coverage found at its
-  original index in the score array its loop had re-ordered; here a box keeps its own coverage;
+  the DBSCAN clusters. As in TAO, NMS reports each kept box with the score found at the box's original
+  index in the score array its loop had re-ordered (often another box's coverage, or 0; see _nms);
 - as TAO's inference writes labels, boxes below dbscan_confidence_threshold are dropped, boxes are
   sorted by confidence, clipped to the network input and mapped back to the source image.
 
@@ -139,22 +139,34 @@ def _dbscan(boxes: np.ndarray, covs: np.ndarray, config: dict[str, Any]) -> list
 
 
 def _nms(boxes: np.ndarray, covs: np.ndarray, config: dict[str, Any]) -> list[tuple[np.ndarray, float]]:
-    """utils.get_keep_indices, method 4 (plain NMS): IoU with TAO's +1 pixel convention."""
-    order = list(np.argsort(-covs, kind="stable"))
+    """utils.cluster_with_nms over utils.get_keep_indices, method 4 (plain NMS), step for step.
+
+    TAO's loop moves the highest remaining score to position i by swapping rows (ties keep the row in
+    place), zeroes the scores of later rows whose IoU (TAO's +1 pixel convention) is above
+    nms_iou_threshold, and keeps the original indices of the rows whose final score is above
+    nms_confidence_threshold. cluster_with_nms then reads each kept box's confidence at its ORIGINAL index
+    of the score array the loop re-ordered in place: the score of whatever row ended there, often another
+    box's or 0. TAO Deploy reports (and, below dbscan_confidence_threshold, drops) boxes by that number;
+    so does this decoder.
+    """
+    scores = covs.copy()  # threshold_bboxes gave TAO its own copy, which the loop re-orders in place
+    order = np.arange(len(scores))
     left, top, right, bottom = boxes.T
     areas = (right - left + 1) * (bottom - top + 1)
-    kept = []
-    while order:
-        best, order = order[0], order[1:]
-        kept.append(best)
-        if not order:
-            break
-        rest = np.array(order)
-        w = np.maximum(0.0, np.minimum(right[best], right[rest]) - np.maximum(left[best], left[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(bottom[best], bottom[rest]) - np.maximum(top[best], top[rest]) + 1)
-        overlap = w * h / (areas[best] + areas[rest] - w * h)
-        order = [int(i) for i, o in zip(rest, overlap, strict=True) if not o > config["nms_iou_threshold"]]
-    return [(boxes[i], float(covs[i])) for i in kept if covs[i] > config["nms_confidence_threshold"]]
+    for i in range(len(scores)):
+        later = slice(i + 1, None)
+        if i != len(scores) - 1:
+            best = i + 1 + int(np.argmax(scores[later]))
+            if scores[i] < scores[best]:
+                for array in (scores, order, areas):
+                    array[[i, best]] = array[[best, i]]
+        me, rest = order[i], order[later]
+        w = np.maximum(0.0, np.minimum(right[me], right[rest]) - np.maximum(left[me], left[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(bottom[me], bottom[rest]) - np.maximum(top[me], top[rest]) + 1)
+        overlap = w * h / (areas[i] + areas[later] - w * h)
+        scores[later] = np.where(overlap > config["nms_iou_threshold"], 0.0, scores[later])
+    kept = order[scores > config["nms_confidence_threshold"]]
+    return [(boxes[k], float(scores[k])) for k in kept]
 
 
 def cluster(boxes: np.ndarray, covs: np.ndarray, config: dict[str, Any]) -> list[tuple[np.ndarray, float]]:
@@ -165,7 +177,10 @@ def cluster(boxes: np.ndarray, covs: np.ndarray, config: dict[str, Any]) -> list
         return _nms(boxes, covs, config)
     if algorithm == "hybrid":
         candidates = _dbscan_members(boxes, covs, config)
-        return _nms(boxes[candidates], covs[candidates], config) if len(candidates) else []
+        # cluster_with_hybrid hands NMS the clusters' cells as float32 arrays.
+        if not len(candidates):
+            return []
+        return _nms(boxes[candidates].astype(np.float32), covs[candidates].astype(np.float32), config)
     raise DecodeError(f"clustering algorithm {algorithm!r} is not dbscan, nms or hybrid")
 
 
@@ -191,7 +206,7 @@ NETWORK_KEYS = ("input", "cov", "bbox", "width", "height", "stride", "bbox_scale
 
 
 class Decoder:
-    """Decodes FaceNet-shaped outputs with the parameters of a model card."""
+    """Decodes DetectNet_v2 outputs with the parameters of a model card."""
 
     def __init__(self, postprocessing: dict[str, Any]) -> None:
         try:

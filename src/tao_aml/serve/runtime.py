@@ -1,4 +1,4 @@
-"""Run a FaceNet model asset on images: locally with onnxruntime, or through its Triton endpoint.
+"""Run a DetectNet_v2 model asset on images: locally with onnxruntime, or through its Triton endpoint.
 
 Both paths share everything but the forward pass: the model card's decoding parameters, the letterbox
 preprocessing and the decoder of tao_aml.serve.detectnet_v2. Every input is checked before anything is

@@ -1,7 +1,9 @@
 """argparse types for values as Azure ML passes them on a command line."""
 
 import argparse
-from typing import List
+from typing import Callable, List
+
+from . import input_kinds
 
 
 def boolean(text: str) -> bool:
@@ -14,17 +16,27 @@ def boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError("expected true or false, got {!r}".format(text))
 
 
+def of_kind(kind: str) -> Callable[[str], str]:
+    """An argparse type for a string input of `kind` (input_kinds.py): argparse names the flag when it refuses."""
+    rule = input_kinds.KINDS[kind]
+
+    def check(text: str) -> str:
+        problem = rule.problem(text)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return text
+
+    return check
+
+
 def name_list(text: str) -> List[str]:
     """A comma-separated list of names such as `face` or `face,mask`; empty items are refused."""
-    names = [part.strip() for part in text.split(",")]
-    if not names or any(not name for name in names):
-        raise argparse.ArgumentTypeError("expected a comma-separated list of names, got {!r}".format(text))
-    return names
+    return [part.strip() for part in of_kind("names")(text).split(",")]
 
 
 def override_list(text: str) -> List[str]:
     """Spec overrides `a.b=1;c.d=x` as one string: a pipeline input holds a single value."""
-    return [part.strip() for part in text.replace("\n", ";").split(";") if part.strip()]
+    return [part.strip() for part in of_kind("overrides")(text).split(";") if part.strip()]
 
 
 def positive_int(text: str) -> int:

@@ -3,9 +3,11 @@
 - `detectnet_params`: the decoding parameters of a DetectNet_v2 model (tensor names and shapes read from
   model.onnx, the grid, TAO's bbox encoding, classes and the per-class clustering of the inference spec).
   The model card carries them; DeepStream, Triton and the Python decoder (tao_aml.serve) read them there.
-- DeepStream nvinfer configs for the ONNX model and for the engine (FaceNet), and for BodyPoseNet the
+- DeepStream nvinfer configs for the ONNX model and for the engine (DetectNet_v2), each saying where nvinfer
+  cannot reproduce TAO's decoding, and for BodyPoseNet the
   bodypose2d nvinfer config with its post-processing file (deepstream_tao_apps' bodypose2d sample).
-- A Triton model repository for the FaceNet ONNX model (optionally also the TensorRT plan).
+- A Triton model repository for the ONNX model, named after the model, with the TensorRT plan only when it
+  can load where the model is served (the GPU family and TensorRT that built it).
 
 TAO's decoding (nvidia_tao_deploy/cv/detectnet_v2/postprocessor.py BboxHandler, utils.py cluster_bboxes,
 the same code as nvidia_tao_tf1/cv/detectnet_v2/postprocessor/): boxes are ltrb distances from each grid
@@ -17,14 +19,19 @@ default 0.1) or both (HYBRID); a cluster's confidence is its summed coverage and
 """
 
 import json
+import logging
 import os
+import re
 import shutil
+import subprocess
+import textwrap
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import onnx_graph
 from .common import StepError, atomic_write_text
 from .prototext import Enum, Message
 
+LOG = logging.getLogger("tao_aml.deploy_bundle")
 ENGINE_INFO = "engine.json"
 # detectnet_v2 export (nvidia_tao_tf1/cv/detectnet_v2/export/exporter.py, keras2onnx route).
 DN_INPUT, DN_COV, DN_BBOX = "input_1:0", "output_cov/Sigmoid:0", "output_bbox/BiasAdd:0"
@@ -37,7 +44,14 @@ ALGORITHMS = ("dbscan", "nms", "hybrid")  # ClusteringConfig.ClusteringAlgorithm
 # nvinfer cluster-mode for each (DeepStream Gst-nvinfer: 1 DBSCAN, 2 NMS, 3 DBSCAN + NMS hybrid).
 CLUSTER_MODE = {"dbscan": 1, "nms": 2, "hybrid": 3}
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}  # nvinfer network-mode
-TRITON_MODEL = "facenet"
+# Compute capability of each GPU model of the Azure GPU sizes (src/tao_aml/vm_sizes.py names them; NVIDIA's
+# CUDA GPU list): a TensorRT plan loads only on the compute capability it was built for.
+COMPUTE_CAPABILITY = {"T4": "7.5", "A10": "8.6", "A100": "8.0", "H100": "9.0"}
+DEFAULT_SERVING_GPU = "T4"  # tao-aml deploy's default size, Standard_NC4as_T4_v3
+# Triton releases whose TensorRT runs a TAO 5.0 plan (NVIDIA's framework support matrix).
+TRITON_FOR_TENSORRT = {"8.5.3": "23.02 or 23.03"}
+# Triton model names: a folder of the repository and a segment of /v2/models/<name>/infer.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # deepstream_tao_apps bodypose2d post-processing values the TAO specs do not carry (sample_bodypose2d_model_config).
 BODYPOSE2D_FIXED = [("nmsWindowSize", 7), ("featUpsamplingFactor", 4), ("threshVectorCnt1", 8),
                     ("threshPartCnt", 4), ("threshHumanScore", 0.4), ("imageType", 8)]
@@ -62,12 +76,31 @@ def read_engine_info(folder: str) -> Dict[str, Any]:
     return info
 
 
+def building_gpu() -> Optional[Dict[str, str]]:
+    """Name and compute capability of the GPU this step runs on (nvidia-smi), None where there is none."""
+    try:
+        answer = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    name, _, capability = (answer.strip().splitlines() or [""])[0].rpartition(",")
+    if not name.strip() or not re.match(r"^\d+\.\d+$", capability.strip()):
+        return None
+    return {"name": name.strip(), "compute_capability": capability.strip()}
+
+
 def write_engine_info(folder: str, engine: str, data_type: str, max_batch_size: int,
-                      calibration_cache: Optional[str], int8_route: Optional[str] = None) -> None:
+                      calibration_cache: Optional[str], int8_route: Optional[str] = None,
+                      gpu: Optional[Dict[str, str]] = None, input_dims: Optional[List[int]] = None) -> None:
+    """engine.json beside the engine, with the GPU that built it (`gpu`, else this machine's, else null) and,
+    for a model whose ONNX size is dynamic (bpnet), the engine's input dims (height, width, channels)."""
     info = {"engine_file": os.path.basename(engine), "data_type": data_type, "max_batch_size": max_batch_size,
+            "input_dims": input_dims,
             "int8_route": int8_route,
             "calibration_cache": os.path.basename(calibration_cache) if calibration_cache else None,
-            "tensorrt": "8.5.3", "built_with": "TAO 5.0 (nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy or -tf1.15.5)"}
+            "tensorrt": "8.5.3", "built_with": "TAO 5.0 (nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy or -tf1.15.5)",
+            "gpu": gpu or building_gpu()}
     atomic_write_text(os.path.join(folder, ENGINE_INFO), json.dumps(info, indent=2) + "\n")
 
 
@@ -157,8 +190,14 @@ def detectnet_params(onnx_path: str, experiment: Message, inference: Message, in
     if missing:
         raise StepError("{}: no clustering_config for class {} (and no 'default' entry)".format(
             inference_source, ", ".join(missing)))
-    network["bbox_scale"] = _number(experiment, "model_config.objective_set.bbox.scale", DEFAULT_BBOX_SCALE)
-    network["bbox_offset"] = _number(experiment, "model_config.objective_set.bbox.offset", DEFAULT_BBOX_OFFSET)
+    # TAO's inference (TF1 scripts/inference.py, TAO Deploy scripts/inference.py) and nvinfer's parser decode
+    # with BboxHandler's fixed normalizer 35 and offset 0.5, whatever objective_set.bbox says.
+    network["bbox_scale"], network["bbox_offset"] = DEFAULT_BBOX_SCALE, DEFAULT_BBOX_OFFSET
+    trained = (_number(experiment, "model_config.objective_set.bbox.scale", DEFAULT_BBOX_SCALE),
+               _number(experiment, "model_config.objective_set.bbox.offset", DEFAULT_BBOX_OFFSET))
+    if trained != (DEFAULT_BBOX_SCALE, DEFAULT_BBOX_OFFSET):
+        LOG.warning("the Experiment spec trains with objective_set.bbox scale %s and offset %s, but TAO's inference "
+                    "and DeepStream decode with 35 and 0.5: their boxes will be off", trained[0], trained[1])
     return {
         "network": network,
         # Export's preprocessing (exporter.py set_data_preprocessing_parameters): RGB scaled by 1/255, no mean.
@@ -168,19 +207,111 @@ def detectnet_params(onnx_path: str, experiment: Message, inference: Message, in
     }
 
 
-def deepstream_detectnet(params: Dict[str, Any], engine: Dict[str, Any], use_engine: bool) -> str:
-    """A complete nvinfer config for the FaceNet ONNX model (nvinfer builds the engine) or the built engine."""
+# nvinfer's detector post-processing as NVIDIA's source has it: nvdsinfer_context_impl_output_parsing.cpp
+# (DetectPostprocessor: parseBoundingBox, clusterAndFillDetectionOutputDBSCAN/NMS/Hybrid, ATHR_THRESHOLD 60),
+# nvdsinfer_dbscan.cpp (NvDsInferDBScan::clusterObjects; NVIDIA's Apache-2.0 copy in NVIDIA-ISAAC-ROS/
+# isaac_ros_object_detection gxf_isaac_detectnet/gxf/deepstream_utils/nvdsinferutils/dbscan/) and
+# gstnvinfer_meta_utils.cpp (detected-min-h on the box scaled to the source frame). Against TAO Deploy's
+# utils.py cluster_bboxes and scripts/inference.py, what nvinfer cannot do, per clustering algorithm:
+NVINFER_DIFFERENCES = {
+    "dbscan": [
+        "nvinfer reports a cluster's highest cell coverage as its confidence; TAO reports the summed coverage",
+        "a core cell needs dbscan_min_samples of summed neighbour coverage in TAO, minBoxes neighbouring cells "
+        "(itself included) in nvinfer: nvinfer also keeps a cluster whose cells number minBoxes but whose "
+        "coverage sums to less",
+        "nvinfer grows a cluster one step from its first cell and leaves out neighbours that are not core "
+        "cells; TAO (scikit-learn's DBSCAN) joins every density-connected cell: equal when an object's cells "
+        "lie within eps of each other",
+        "nvinfer drops a cluster whose sqrt(box area) / (cells + 1) is above 60 (its ATHR filter, always on)",
+        "nvinfer clips each cell's box to the frame before clustering, TAO only the clustered box",
+        "detected-min-h applies to the box in the source frame's pixels: TAO's minimum_bounding_box_height "
+        "applies in network pixels, so they agree when the frame is the network's size",
+        "thresholds meet at their edges differently (coverage kept from pre-cluster-threshold up, TAO above "
+        "coverage_threshold; eps strict in nvinfer; TAO's IoU adds 0.01 to the union)",
+    ],
+    "nms": [
+        "TAO's NMS reports each kept box with the score at the box's original index of the score array its loop "
+        "re-ordered (often another box's coverage, or 0) and TAO Deploy's inference drops boxes whose reported "
+        "score is below dbscan_confidence_threshold; nvinfer reports each box's own coverage and has no such "
+        "filter: its boxes equal TAO's only when dbscan_confidence_threshold is 0, and its confidences differ",
+        "TAO's NMS IoU adds one pixel to widths and heights; nvinfer's does not",
+        "nvinfer clips each cell's box to the frame before NMS, TAO only the kept box",
+    ],
+    "hybrid": [
+        "nvinfer cannot reproduce TAO's HYBRID clustering: TAO runs NMS over the cells of the DBSCAN clusters "
+        "whose summed coverage is at least dbscan_confidence_threshold and that are taller than "
+        "minimum_bounding_box_height; nvinfer's hybrid mode runs NMS over every clustered cell (no "
+        "dbscan-min-score, no height filter) and builds clusters as its DBSCAN mode does",
+        "TAO's NMS scores and filters as its NMS mode does (another box's score, dropped below "
+        "dbscan_confidence_threshold); nvinfer reports each box's own coverage",
+    ],
+}
+# Where nvinfer reproduces TAO Deploy's boxes.
+NVINFER_EQUAL = {
+    "dbscan": "nvinfer reproduces TAO's boxes for objects whose cells lie within eps of each other and whose "
+              "neighbourhoods reach dbscan_min_samples of coverage",
+    "nms": "nvinfer reproduces TAO's boxes (not their confidences) when dbscan_confidence_threshold is 0",
+    "hybrid": "nvinfer cannot reproduce TAO's boxes for HYBRID (below): use DBSCAN or NMS for DeepStream",
+}
+
+
+def nvinfer_class_attrs(config: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+    """(key, value, what it is in TAO) of a [class-attrs-<i>] group for one class's clustering_config."""
+    algorithm = config["algorithm"]
+    attrs = [("pre-cluster-threshold", repr(config["coverage_threshold"]), "coverage_threshold")]
+    if algorithm in ("dbscan", "hybrid"):
+        attrs += [("eps", repr(config["dbscan_eps"]), "dbscan_eps"),
+                  # utils.setup_dbscan_object: min_samples = max(int(dbscan_min_samples), 1)
+                  ("minBoxes", str(max(int(config["dbscan_min_samples"]), 1)), "dbscan_min_samples")]
+    if algorithm == "dbscan":
+        attrs += [("dbscan-min-score", repr(config["dbscan_confidence_threshold"]),
+                   "dbscan_confidence_threshold, on the cluster's summed coverage as in TAO"),
+                  # nvinfer compares post-cluster-threshold with the cluster's HIGHEST cell coverage; TAO has
+                  # no such filter, so it lets every cluster through.
+                  ("post-cluster-threshold", "0.0", "none: TAO has no filter on a cluster's highest coverage"),
+                  ("detected-min-h", str(int(config["minimum_bounding_box_height"])),
+                   "minimum_bounding_box_height")]
+    else:
+        attrs += [("nms-iou-threshold", repr(config["nms_iou_threshold"]), "nms_iou_threshold"),
+                  ("post-cluster-threshold", repr(config["nms_confidence_threshold"]), "nms_confidence_threshold")]
+    return attrs
+
+
+def deepstream_notes(params: Dict[str, Any]) -> Dict[str, Any]:
+    """What the DeepStream configs reproduce of TAO's decoding and what they cannot (for the model card)."""
+    algorithm = params["clustering"][params["classes"][0]]["algorithm"]
+    return {"clustering": algorithm, "reproduces": NVINFER_EQUAL[algorithm],
+            "differences": NVINFER_DIFFERENCES[algorithm]}
+
+
+def deepstream_config_names(model: str) -> Dict[str, bool]:
+    """{config file name: uses the engine} of a DetectNet_v2 model called `model`."""
+    return {"config_infer_{}_onnx.txt".format(model): False, "config_infer_{}_engine.txt".format(model): True}
+
+
+def deepstream_detectnet(params: Dict[str, Any], engine: Dict[str, Any], use_engine: bool, model: str) -> str:
+    """A complete nvinfer config for the DetectNet_v2 ONNX model (nvinfer builds the engine) or the built engine."""
     net = params["network"]
     data_type = engine["data_type"]
+    modes = {params["clustering"][c]["algorithm"] for c in params["classes"]}
+    if len(modes) != 1:
+        raise StepError("nvinfer has one cluster-mode for all classes; the inference spec mixes {}".format(
+            ", ".join(sorted(modes))))
+    notes = deepstream_notes(params)
     lines = [
-        "# DeepStream Gst-nvinfer config written by tao-aml from the specs and export settings of this model.",
-        "# Paths are relative to this file (deepstream/ inside the model asset).",
+        "# DeepStream Gst-nvinfer config of the TAO DetectNet_v2 model {} (classes: {}), written by tao-aml".format(
+            model, ", ".join(params["classes"])),
+        "# from the specs and export settings of this model. Paths are relative to this file (deepstream/).",
         "# Preprocessing as TAO's export declares it: RGB, scale 1/255, no offsets; images letterboxed",
-        "# (maintain-aspect-ratio, symmetric padding) as the pipeline's WIDER FACE converter did.",
-        "# Clustering from the inference spec: pre-cluster-threshold = coverage_threshold, eps = dbscan_eps,",
-        "# minBoxes = dbscan_min_samples, dbscan-min-score = dbscan_confidence_threshold, nms-iou-threshold,",
-        "# post-cluster-threshold = nms_confidence_threshold (NMS, hybrid) or dbscan_confidence_threshold,",
-        "# detected-min-h = minimum_bounding_box_height.",
+        "# (maintain-aspect-ratio, symmetric padding) as the pipeline's converter did.",
+    ]
+    lines += textwrap.wrap("Clustering from the inference spec ({}): {}. Where nvinfer differs from TAO Deploy's "
+                           "decoding (NVIDIA's nvdsinfer source against TAO Deploy's detectnet_v2 utils.py):".format(
+                               notes["clustering"].upper(), notes["reproduces"]),
+                           width=110, initial_indent="# ", subsequent_indent="# ")
+    for text in notes["differences"]:
+        lines += textwrap.wrap(text + ".", width=110, initial_indent="#  - ", subsequent_indent="#    ")
+    lines += [
         "[property]",
         "gpu-id=0",
         "net-scale-factor={!r}".format(params["preprocessing"]["scale"]),
@@ -193,10 +324,6 @@ def deepstream_detectnet(params: Dict[str, Any], engine: Dict[str, Any], use_eng
     lines += ["labelfile-path=../labels.txt"]
     if data_type == "int8" and engine.get("calibration_cache"):
         lines.append("int8-calib-file=../{}".format(engine["calibration_cache"]))
-    modes = {params["clustering"][c]["algorithm"] for c in params["classes"]}
-    if len(modes) != 1:
-        raise StepError("nvinfer has one cluster-mode for all classes; the inference spec mixes {}".format(
-            ", ".join(sorted(modes))))
     lines += [
         "infer-dims={};{};{}".format(net["channels"], net["height"], net["width"]),
         "network-input-order=0",
@@ -212,49 +339,53 @@ def deepstream_detectnet(params: Dict[str, Any], engine: Dict[str, Any], use_eng
         "cluster-mode={}".format(CLUSTER_MODE[modes.pop()]),
     ]
     for index, name in enumerate(params["classes"]):
-        config = params["clustering"][name]
-        post = config["dbscan_confidence_threshold"] if config["algorithm"] == "dbscan" \
-            else config["nms_confidence_threshold"]
-        lines += [
-            "", "# class {}: {}".format(index, name), "[class-attrs-{}]".format(index),
-            "pre-cluster-threshold={!r}".format(config["coverage_threshold"]),
-            "eps={!r}".format(config["dbscan_eps"]),
-            "minBoxes={}".format(config["dbscan_min_samples"]),
-            "dbscan-min-score={!r}".format(config["dbscan_confidence_threshold"]),
-            "nms-iou-threshold={!r}".format(config["nms_iou_threshold"]),
-            "post-cluster-threshold={!r}".format(post),
-            "detected-min-h={}".format(int(config["minimum_bounding_box_height"])),
-        ]
+        lines += ["", "# class {}: {}".format(index, name), "[class-attrs-{}]".format(index)]
+        for key, value, origin in nvinfer_class_attrs(params["clustering"][name]):
+            lines += ["# {}".format(origin), "{}={}".format(key, value)]
     return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------------- BodyPoseNet
 
-def bodypose_graph(onnx_path: str) -> Dict[str, int]:
+def bodypose_graph(onnx_path: str, input_shape: Any, engine: Dict[str, Any]) -> Dict[str, int]:
+    """The network size of a bpnet export: its ONNX input is [batch, height, width, 3] with height and width
+    dynamic (Input(shape=(None, None, 3)) in nvidia_tao_tf1/cv/bpnet/models), so the size is the engine's
+    (engine.json input_dims, the export's -d), which the inference spec's input_shape must equal, as TAO's
+    TensorRT inference requires; a fixed ONNX size must agree too."""
     graph = onnx_graph.read(onnx_path)
     inputs, outputs = [t.name for t in graph.inputs], sorted(t.name for t in graph.outputs)
     if inputs != [BP_INPUT] or outputs != sorted([BP_HEATMAP, BP_PAF]):
         raise StepError("{} is not a TAO 5.0 BodyPoseNet export: inputs {} and outputs {}, expected input {} and "
                         "outputs {}, {}".format(onnx_path, inputs, outputs, BP_INPUT, BP_HEATMAP, BP_PAF))
-    height, width, channels = _fixed(graph.inputs[0].shape, BP_INPUT, onnx_path)
-    return {"height": height, "width": width, "channels": channels}
+    shape = list(graph.inputs[0].shape)
+    if len(shape) != 4 or shape[3] != 3:
+        raise StepError("{}: {} has shape {}; expected [batch, height, width, 3]".format(onnx_path, BP_INPUT, shape))
+    if not (isinstance(input_shape, list) and len(input_shape) == 2
+            and all(isinstance(v, int) and v > 0 for v in input_shape)):
+        raise StepError("the inference spec's input_shape {!r} must be [height, width], the export size".format(
+            input_shape))
+    size = [d if isinstance(d, int) else None for d in shape[1:3]]
+    if engine.get("input_dims"):
+        size = list(engine["input_dims"][:2])
+    if any(d is not None and d != v for d, v in zip(size, input_shape)):
+        raise StepError("the inference spec's input_shape {} differs from the exported model's {}x{} ({})".format(
+            input_shape, size[0], size[1], onnx_path))
+    return {"height": input_shape[0], "width": input_shape[1], "channels": 3}
 
 
 def deepstream_bodypose(onnx_path: str, engine: Dict[str, Any], infer_spec: Dict[str, Any],
-                        pose_config: Dict[str, Any]) -> Dict[str, str]:
-    """bodypose2d nvinfer config and post-processing file (deepstream_tao_apps' bodypose2d sample)."""
-    net = bodypose_graph(onnx_path)
-    shape = infer_spec.get("input_shape")
-    if shape != [net["height"], net["width"]]:
-        raise StepError("the inference spec's input_shape {} differs from the exported model's {}x{} ({})".format(
-            shape, net["height"], net["width"], onnx_path))
+                        pose_config: Dict[str, Any], onnx_file: str = "model.onnx") -> Dict[str, str]:
+    """bodypose2d nvinfer config and post-processing file (deepstream_tao_apps' bodypose2d sample).
+
+    `onnx_file` and the engine's file names are relative to the model folder, one level above the config."""
+    net = bodypose_graph(onnx_path, infer_spec.get("input_shape"), engine)
     data_type, batch = engine["data_type"], engine["max_batch_size"]
     lines = [
         "# DeepStream bodypose2d nvinfer config written by tao-aml from the export settings of this model",
         "# (deepstream_tao_apps configs/nvinfer/bodypose2d_tao). Paths are relative to this file.",
         "[property]",
         "gpu-id=0",
-        "onnx-file=../model.onnx",
+        "onnx-file=../{}".format(onnx_file),
         "model-engine-file=../{}".format(engine["engine_file"]),
     ]
     if data_type == "int8" and engine.get("calibration_cache"):
@@ -324,25 +455,55 @@ def triton_config(name: str, platform: str, params: Dict[str, Any], max_batch_si
     ]) + "\n"
 
 
+def plan_problem(engine: Optional[Dict[str, Any]], serving_gpu: str, serving_tensorrt: Optional[str]) -> Optional[str]:
+    """Why the engine cannot be a Triton plan on `serving_gpu` with `serving_tensorrt`, or None."""
+    if engine is None:
+        return "the model has no TensorRT engine"
+    built = engine.get("gpu") or {}
+    needs = "TensorRT {} (Triton {})".format(engine.get("tensorrt"),
+                                            TRITON_FOR_TENSORRT.get(str(engine.get("tensorrt")), "of that TensorRT"))
+    if not built.get("compute_capability"):
+        return "engine.json does not record the GPU that built the engine"
+    if built["compute_capability"] != COMPUTE_CAPABILITY.get(serving_gpu):
+        return "the engine was built on {} (compute capability {}); the serving GPU {} is {}".format(
+            built.get("name"), built["compute_capability"], serving_gpu, COMPUTE_CAPABILITY.get(serving_gpu, "unknown"))
+    if serving_tensorrt is None:
+        return ("the serving Triton's TensorRT is not known (Azure ML's no-code Triton deployment does not state "
+                "its Triton release); the plan needs {}".format(needs))
+    if serving_tensorrt != engine.get("tensorrt"):
+        return "the serving Triton has TensorRT {}; the plan needs {}".format(serving_tensorrt, needs)
+    return None
+
+
 def triton_repository(model_dir: str, target: str, params: Dict[str, Any], engine: Optional[Dict[str, Any]],
-                      with_plan: bool) -> List[str]:
-    """<target>/facenet/{config.pbtxt, 1/model.onnx} and, with_plan, <target>/facenet_trt/{config.pbtxt,
-    1/model.plan}. Returns the model names. The plan runs only where Triton's TensorRT is the one that
-    built it (TAO 5.0: TensorRT 8.5.3, Triton 23.02/23.03) and on the same GPU family."""
+                      with_plan: bool, model: str, serving_gpu: str = DEFAULT_SERVING_GPU,
+                      serving_tensorrt: Optional[str] = None) -> Dict[str, Any]:
+    """<target>/<model>/{config.pbtxt, 1/model.onnx} and, with_plan when the engine can run on the serving GPU
+    and TensorRT (plan_problem), <target>/<model>_trt/{config.pbtxt, 1/model.plan}. Returns the card's
+    `triton` section: the model names and whether the plan is there, or why not."""
+    if not MODEL_NAME.match(model):
+        raise StepError("model name {!r} cannot name a Triton model (letters, digits, '.', '_', '-')".format(model))
     onnx = os.path.join(model_dir, "model.onnx")
     if not os.path.isfile(onnx):
         raise StepError("{} has no model.onnx for the Triton repository".format(model_dir))
     batch = engine["max_batch_size"] if engine else 1
-    layout = [(TRITON_MODEL, "onnxruntime_onnx", "model.onnx", onnx)]
-    if with_plan:
-        if engine is None or not os.path.isfile(os.path.join(model_dir, engine["engine_file"])):
-            raise StepError("{} has no TensorRT engine for the Triton plan".format(model_dir))
-        layout.append((TRITON_MODEL + "_trt", "tensorrt_plan", "model.plan",
-                       os.path.join(model_dir, engine["engine_file"])))
+    layout = [(model, "onnxruntime_onnx", "model.onnx", onnx)]
+    problem = plan_problem(engine, serving_gpu, serving_tensorrt) if with_plan else "triton_plan is false"
+    if problem is None:
+        assert engine is not None
+        plan = os.path.join(model_dir, engine["engine_file"])
+        if not os.path.isfile(plan):
+            raise StepError("{} has no TensorRT engine {} for the Triton plan".format(model_dir, engine["engine_file"]))
+        layout.append((model + "_trt", "tensorrt_plan", "model.plan", plan))
     for name, platform, file_name, source in layout:
         version = os.path.join(target, name, "1")
         os.makedirs(version, exist_ok=True)
         shutil.copy2(source, os.path.join(version, file_name))
         atomic_write_text(os.path.join(target, name, "config.pbtxt"),
                           triton_config(name, platform, params, batch, file_name))
-    return [name for name, _, _, _ in layout]
+    plan_info: Dict[str, Any] = {"included": problem is None, "reason": problem}
+    if problem is None:
+        assert engine is not None
+        plan_info.update(gpu=serving_gpu, compute_capability=engine["gpu"]["compute_capability"],
+                         tensorrt=engine.get("tensorrt"))
+    return {"model": model, "models": [name for name, _, _, _ in layout], "plan": plan_info}

@@ -16,7 +16,8 @@ def _tensors(card: Dict[str, Any]) -> List[str]:
     lines = ["| | name | type | shape |", "|---|---|---|---|"]
     for kind in ("inputs", "outputs"):
         for tensor in card.get("graph", {}).get(kind, []):
-            shape = ", ".join("batch" if not isinstance(d, int) else str(d) for d in tensor["shape"])
+            shape = ", ".join(str(d) if isinstance(d, int) else "batch" if axis == 0 else "dynamic"
+                              for axis, d in enumerate(tensor["shape"]))
             lines.append("| {} | `{}` | {} | [{}] |".format(kind[:-1], tensor["name"], tensor["type"], shape))
     return lines
 
@@ -46,6 +47,23 @@ def _thresholds(post: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _plan(plan: Dict[str, Any]) -> List[str]:
+    if plan.get("included"):
+        return ["- The Triton repository also holds the TensorRT engine as `model.plan`: it loads only on {} GPUs "
+                "(compute capability {}) in a Triton with TensorRT {}.".format(
+                    plan.get("gpu"), plan.get("compute_capability"), plan.get("tensorrt"))]
+    return ["- The Triton repository holds the ONNX model alone: no TensorRT plan, because {}.".format(
+        plan.get("reason") or "none was asked for")]
+
+
+def _deepstream_vs_tao(notes: Optional[Dict[str, Any]]) -> List[str]:
+    if not notes:
+        return []
+    lines = ["", "## DeepStream and TAO", "", "The inference spec clusters with {}: {}. Where nvinfer differs from "
+             "TAO Deploy (and `tao-aml predict`):".format(notes["clustering"].upper(), notes["reproduces"]), ""]
+    return lines + ["- {}.".format(text) for text in notes["differences"]]
+
+
 def readme(card: Dict[str, Any], report: Optional[Dict[str, Any]]) -> str:
     family, name = card.get("family"), card.get("name") or "(no name: pipeline input model_name unset)"
     engine = card.get("engine") or {}
@@ -58,7 +76,12 @@ def readme(card: Dict[str, Any], report: Optional[Dict[str, Any]]) -> str:
         "| file | size (MB) |", "|---|---|",
     ]
     lines += ["| `{}` | {} |".format(path, _value(info["size_mb"])) for path, info in card["files"].items()]
-    lines += ["", "model_card.json lists the same files with their sha256.", "", "## Inputs and outputs", ""]
+    lines += ["", "model_card.json lists the same files with their sha256.", ""]
+    for folder, model in (card.get("models") or {}).items():  # BodyPoseNet: two exports of one model
+        lines += ["- `{}/`: for {}.".format(folder, model["use"])]
+    if card.get("models"):
+        lines += ["", "The inputs and outputs below are those of the model for deployment.", ""]
+    lines += ["## Inputs and outputs", ""]
     lines += _tensors(card)
     post = card.get("postprocessing")
     if post:
@@ -89,11 +112,14 @@ def readme(card: Dict[str, Any], report: Optional[Dict[str, Any]]) -> str:
     triton = card.get("triton")
     if triton:
         lines += ["- Triton: `triton/` is a model repository ({}); `tao-aml model register` registers it as a "
-                  "`triton_model` asset and `tao-aml deploy {} --model NAME:VERSION --endpoint NAME` serves it "
-                  "on an Azure ML managed online endpoint.".format(", ".join(triton["models"]), "facenet")]
+                  "`triton_model` asset <name>-triton and `tao-aml deploy --model <name>-triton:VERSION --endpoint "
+                  "NAME` serves it on an Azure ML managed online endpoint.".format(
+                      ", ".join("`{}`".format(m) for m in triton["models"]))]
+        lines += _plan(triton.get("plan") or {})
     if post:
         lines += ["- On this machine: `tao-aml predict --local <this folder> IMAGE...` (onnxruntime, CPU) writes "
-                  "boxes as JSON and annotated images."]
+                  "boxes as JSON and annotated images, decoded as TAO Deploy decodes them."]
+    lines += _deepstream_vs_tao(card.get("deepstream_vs_tao"))
     notes = card.get("spec_notes") or {}
     if notes:
         lines += ["", "## Specs", ""]

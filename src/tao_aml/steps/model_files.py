@@ -45,5 +45,16 @@ def find_model(folder: str, extensions: Sequence[str] = (".hdf5", ".tlt")) -> st
     )
 
 
+def model_folder(folder: str) -> str:
+    """The folder of the model model_info.json names (a step that writes several models names the one
+    the pipeline goes on with), else `folder` itself."""
+    if not os.path.isfile(os.path.join(folder, MODEL_INFO)):
+        return folder
+    try:
+        return os.path.dirname(find_model(folder))
+    except StepError:
+        return folder
+
+
 def _with_extension(paths: List[str], extensions: Sequence[str]) -> List[str]:
     return sorted(p for p in paths if os.path.isfile(p) and p.endswith(tuple(extensions)))

@@ -1,7 +1,8 @@
 """Step: fetch a TAO model version from NGC's REST API, without the NGC CLI.
 
     python -m tao_aml.steps.ngc_model --model nvidia/tao/facenet:unpruned_v2.0 --output_dir DIR
-        [--api_base https://api.ngc.nvidia.com] [--api_key_env NGC_API_KEY] [--retries 5]
+        [--api_base https://api.ngc.nvidia.com] [--api_key_env NGC_API_KEY]
+        [--connect_timeout S] [--read_timeout S] [--min_speed BYTES_PER_S] [--retries N] [--retry_wait S]
 
 The files land where `ngc registry model download-version --dest DIR` puts them:
 `DIR/<name>_v<version>/...` (e.g. `facenet_vunpruned_v2.0/model.tlt`). `DIR/model_info.json`
@@ -14,26 +15,30 @@ API used (the one behind `ngc registry model download-version` and the catalog's
          .../files/{path}, which redirects to a signed storage URL; or, for older storage,
       -> {"filepath": [...], "urls": [signed URL, ...]}.
 Public models need no key. For private ones the key in the environment variable named by
---api_key_env is sent as a bearer token, to the API host only (never to the storage host it
-redirects to), and it is never logged or written anywhere.
+--api_key_env is sent as a bearer token, to the API host only: the listing must come from the API host
+itself (a redirect elsewhere is refused), and a file's redirect to its signed storage URL is followed
+without the key. The key is never logged or written anywhere.
 
 The current listing (`modelFiles`) gives every file's size, and each file is checked against it; one
-without a size is refused as an API change. URLs are fetched over https only (plain
-http only when --api_base is an http URL you gave, e.g. a mirror): a listing URL or a redirect to any
-other scheme (file:, ftp:, ...) is refused. model_info.json is written last, once every file is in
-place; an earlier run's is removed first, so a failed run leaves none.
+without a size, or a listing of another shape, is refused as an API change, naming the field. URLs
+are fetched over https only (plain http only when --api_base is an http URL you gave, e.g. a mirror): a
+listing URL or a redirect to any other scheme (file:, ftp:, ...) is refused. model_info.json is written
+last, once every file is in place; an earlier run's is removed first, so a failed run leaves none. A
+rerun on the same folder skips the download only when every file still has the sha256 model_info.json
+records. Every request ends (http_client.py), and a file is resumed only when unchanged (http_fetch.py).
 """
 
 import argparse
 import json
 import logging
 import os
+import posixpath
 import re
 import sys
 import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
-from tao_aml.steps import http_fetch
+from tao_aml.steps import http_client, http_fetch, secret_refs
 from tao_aml.steps.common import StepError, atomic_write_text, run_main
 
 LOG = logging.getLogger("tao_aml.steps.ngc_model")
@@ -81,9 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="NGC API root URL (default from TAO_AML_NGC_API_BASE, for mirrors and tests)")
     parser.add_argument("--api_key_env", default="NGC_API_KEY",
                         help="environment variable holding an NGC API key (only private models need one)")
-    parser.add_argument("--retries", type=int, default=5, help="retries per request on transient errors")
-    parser.add_argument("--retry_wait", type=float, default=2.0,
-                        help="seconds before the first retry; doubles each time (max 60)")
+    http_client.add_arguments(parser)
+    secret_refs.add_ngc_key_arguments(parser)
     return parser
 
 
@@ -98,7 +102,7 @@ def _api_key(env_name: str) -> Optional[str]:
     return value
 
 
-def _access_error(err: http_fetch.FetchError, ref: ModelRef, env_name: str, key_given: bool,
+def _access_error(err: http_client.FetchError, ref: ModelRef, env_name: str, key_given: bool,
                   api_base: str) -> StepError:
     """Turn an HTTP failure into advice the user can act on."""
     storage = err.url is not None and urllib.parse.urlsplit(err.url).netloc != urllib.parse.urlsplit(api_base).netloc
@@ -121,71 +125,99 @@ def _access_error(err: http_fetch.FetchError, ref: ModelRef, env_name: str, key_
     return StepError(f"cannot fetch {ref.text} from NGC: {err}")
 
 
-def _safe_relpath(path: str, listing_url: str) -> str:
-    clean = path.replace("\\", "/").lstrip("/")
-    if not clean or ".." in clean.split("/") or re.match(r"^[A-Za-z]:", clean):
-        raise StepError(f"NGC listing {http_fetch.redact_url(listing_url)} names an unsafe file path "
-                        f"{path!r}")
-    return clean
+MAX_PAGES = 100  # a TAO model version has a few files: one page
 
 
-def _signed_url(value: Any, rel: str, listing_url: str, allow_http: bool) -> str:
-    url = str(value)
-    problem = http_fetch.scheme_problem(url, allow_http)
-    if problem:
-        raise StepError(f"NGC listing {http_fetch.redact_url(listing_url)} gives {rel!r} the URL "
-                        f"{http_fetch.redact_url(url)}; refused: {problem}")
-    return url
+class _Listing:
+    """One page of NGC's file listing, each field checked before it is used."""
+
+    def __init__(self, body: bytes, url: str) -> None:
+        self.shown = http_client.redact_url(url)
+        try:
+            document = json.loads(body.decode("utf-8"))
+        except ValueError:
+            raise StepError(f"NGC answered {self.shown} with something that is not JSON") from None
+        if not isinstance(document, dict):
+            raise StepError(f"NGC answered {self.shown} with unexpected JSON (not an object)")
+        self.document = document
+        status = self.field("requestStatus", dict, "an object", {}).get("statusCode", "SUCCESS")
+        if status != "SUCCESS":
+            raise StepError(f"NGC answered {self.shown} with status {http_client.printable(str(status), 80)}")
+
+    def refuse(self, what: str) -> StepError:
+        return StepError(f"NGC listing {self.shown} {what}; the API may have changed")
+
+    def field(self, name: str, kind: type, what: str, default: Any = None) -> Any:
+        value = self.document.get(name, default)
+        if not isinstance(value, kind):
+            raise self.refuse(f"has {name!r} that is not {what} ({type(value).__name__})")
+        return value
+
+    def path(self, value: Any, seen: Dict[str, str]) -> str:
+        """A listed file's path, safe to join to the model folder and listed once."""
+        clean = value.replace("\\", "/").lstrip("/") if isinstance(value, str) else ""
+        if not clean or ".." in clean.split("/") or re.match(r"^[A-Za-z]:", clean) \
+                or any(not ch.isprintable() for ch in clean):
+            raise StepError(f"NGC listing {self.shown} names an unsafe file path {value!r}")
+        clean = posixpath.normpath(clean)
+        if clean in seen:
+            raise StepError(f"NGC listing {self.shown} names {clean!r} twice ({seen[clean]!r} and {value!r})")
+        seen[clean] = value
+        return clean
+
+    def pages(self) -> int:
+        info = self.field("paginationInfo", dict, "an object", {})
+        pages = info.get("totalPages", 1)
+        if isinstance(pages, bool) or not isinstance(pages, int) or not 1 <= pages <= MAX_PAGES:
+            raise self.refuse(f"gives totalPages {pages!r}, not a number of pages from 1 to {MAX_PAGES}")
+        return pages
 
 
-def _listed_size(entry: Dict[str, Any], rel: str, listing_url: str) -> int:
-    size = entry.get("sizeInBytes")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise StepError(f"NGC listing {http_fetch.redact_url(listing_url)} gives {rel!r} no size in bytes "
-                        f"(sizeInBytes: {size!r}); the API may have changed")
-    return size
+def _page_files(listing: _Listing, base_url: str, allow_http: bool,
+                seen: Dict[str, str]) -> List[Tuple[str, str, Optional[int], bool]]:
+    """The files one listing page names, as list_files returns them."""
+    files: List[Tuple[str, str, Optional[int], bool]] = []
+    if "modelFiles" in listing.document:  # current storage: download through the API, which redirects
+        for entry in listing.field("modelFiles", list, "a list"):
+            if not isinstance(entry, dict):
+                raise StepError(f"NGC listing {listing.shown} has a modelFiles entry that is not an object")
+            rel = listing.path(entry.get("path"), seen)
+            size = entry.get("sizeInBytes")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise listing.refuse(f"gives {rel!r} no size in bytes (sizeInBytes: {size!r})")
+            files.append((rel, base_url + "/" + urllib.parse.quote(rel), size, True))
+    elif "urls" in listing.document and "filepath" in listing.document:  # older storage: signed URLs, no key
+        paths, signed = listing.field("filepath", list, "a list"), listing.field("urls", list, "a list")
+        if len(signed) != len(paths):
+            raise StepError(f"NGC listing {listing.shown} has different numbers of file paths and URLs")
+        for value, url in zip(paths, signed):
+            rel = listing.path(value, seen)
+            problem = http_client.scheme_problem(url, allow_http) if isinstance(url, str) else "it is not a string"
+            if problem:
+                shown = http_client.redact_url(url) if isinstance(url, str) else repr(url)
+                raise StepError(f"NGC listing {listing.shown} gives {rel!r} the URL {shown}; refused: {problem}")
+            files.append((rel, url, None, False))
+    else:
+        raise listing.refuse("has neither 'modelFiles' nor 'urls'/'filepath'")
+    return files
 
 
-def list_files(ref: ModelRef, api_base: str, token: Optional[str], retries: int,
-               retry_wait: float) -> List[Tuple[str, str, Optional[int], bool]]:
+def list_files(ref: ModelRef, api_base: str, token: Optional[str],
+               settings: http_client.Settings) -> List[Tuple[str, str, Optional[int], bool]]:
     """The version's files as (relative path, download URL, size or None, send token?)."""
     base_url = ref.files_url(api_base)
     allow_http = urllib.parse.urlsplit(api_base).scheme == "http"
     files: List[Tuple[str, str, Optional[int], bool]] = []
+    seen: Dict[str, str] = {}
     page, pages = 0, 1
     while page < pages:
         url = base_url if page == 0 else f"{base_url}?page-number={page}"
-        body = http_fetch.get_bytes(url, token, retries=retries, retry_wait=retry_wait, allow_http=allow_http)
-        shown = http_fetch.redact_url(url)
-        try:
-            document = json.loads(body.decode("utf-8"))
-        except ValueError:
-            raise StepError(f"NGC answered {shown} with something that is not JSON") from None
-        if not isinstance(document, dict):
-            raise StepError(f"NGC answered {shown} with unexpected JSON (not an object)")
-        status = (document.get("requestStatus") or {}).get("statusCode", "SUCCESS")
-        if status != "SUCCESS":
-            raise StepError(f"NGC answered {shown} with status {status}")
-        if "modelFiles" in document:  # current storage: download through the API, which redirects
-            for entry in document["modelFiles"]:
-                if not isinstance(entry, dict):
-                    raise StepError(f"NGC listing {shown} has a modelFiles entry that is not an object")
-                rel = _safe_relpath(str(entry.get("path", "")), url)
-                files.append((rel, base_url + "/" + urllib.parse.quote(rel), _listed_size(entry, rel, url), True))
-        elif "urls" in document and "filepath" in document:  # older storage: signed URLs, no token
-            paths, signed = document["filepath"], document["urls"]
-            if len(signed) != len(paths):
-                raise StepError(f"NGC listing {shown} has different numbers of file paths and URLs")
-            for index, rel in enumerate(paths):
-                clean = _safe_relpath(str(rel), url)
-                files.append((clean, _signed_url(signed[index], clean, url, allow_http), None, False))
-        else:
-            raise StepError(f"NGC listing {shown} has neither 'modelFiles' nor 'urls'/'filepath'; "
-                            "the API may have changed")
-        pages = int((document.get("paginationInfo") or {}).get("totalPages") or 1)
+        listing = _Listing(http_client.get_bytes(url, settings, token, allow_http=allow_http), url)
+        files += _page_files(listing, base_url, allow_http, seen)
+        pages = listing.pages()
         page += 1
     if not files:
-        raise StepError(f"NGC lists no files for {ref.text} at {http_fetch.redact_url(base_url)}")
+        raise StepError(f"NGC lists no files for {ref.text} at {http_client.redact_url(base_url)}")
     return files
 
 
@@ -198,17 +230,22 @@ def _main_model_file(relpaths: List[str], ref: ModelRef) -> str:
 
 
 def _already_present(output_dir: str, ref: ModelRef) -> Optional[Dict[str, Any]]:
-    """model_info.json of an earlier run for the same model whose files are all still there."""
+    """model_info.json of an earlier run for the same model whose files all still have their sha256."""
     try:
         with open(os.path.join(output_dir, INFO_FILE), encoding="utf-8") as handle:
             info = json.load(handle)
     except (OSError, ValueError):
         return None
-    if info.get("model") != ref.text:
+    if not isinstance(info, dict) or info.get("model") != ref.text:
         return None
-    for rel, size in (info.get("bytes") or {}).items():
-        path = os.path.join(output_dir, rel)
-        if not os.path.isfile(path) or os.path.getsize(path) != size:
+    sha256s, sizes = info.get("sha256s"), info.get("bytes")
+    if not isinstance(sha256s, dict) or not isinstance(sizes, dict) or not sizes or set(sha256s) != set(sizes):
+        return None
+    for rel, size in sizes.items():
+        path = os.path.join(output_dir, *rel.split("/"))
+        if not os.path.isfile(path) or os.path.getsize(path) != size \
+                or http_fetch.sha256_of(path).hexdigest() != sha256s[rel]:
+            LOG.info("%s is missing or changed since the earlier run: fetching %s again", rel, ref.text)
             return None
     return info
 
@@ -216,11 +253,10 @@ def _already_present(output_dir: str, ref: ModelRef) -> Optional[Dict[str, Any]]
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     ref = ModelRef(args.model)
     api_base = args.api_base.rstrip("/")
-    parts = urllib.parse.urlsplit(api_base)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise StepError(f"--api_base {api_base!r} is not an http(s) URL such as https://api.ngc.nvidia.com")
-    if args.retries < 0:
-        raise StepError(f"--retries must be 0 or more, got {args.retries}")
+    if http_client.scheme_problem(api_base, allow_http=True) or urllib.parse.urlsplit(api_base).query:
+        raise StepError(f"--api_base {http_client.redact_url(api_base)!r} is not an http(s) URL such as "
+                        "https://api.ngc.nvidia.com")
+    settings = http_client.settings_from(args)
     output_dir = os.path.abspath(args.output_dir)
     done = _already_present(output_dir, ref)
     if done is not None:
@@ -229,29 +265,30 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     info_path = os.path.join(output_dir, INFO_FILE)
     if os.path.exists(info_path):
         os.remove(info_path)  # another model's, or files since damaged: redone below
-    token = _api_key(args.api_key_env)
-    LOG.info("fetching %s from %s (%s)", ref.text, api_base,
-             f"with the API key from {args.api_key_env}" if token else "no API key")
+    token = secret_refs.ngc_key(args) or _api_key(args.api_key_env)
+    key_source = args.ngc_key_secret or args.api_key_env  # a secret's name or a variable's, never the key
+    LOG.info("fetching %s from %s (%s)", ref.text, http_client.redact_url(api_base),
+             f"with the API key from {key_source}" if token else "no API key")
     try:
-        files = list_files(ref, api_base, token, args.retries, args.retry_wait)
+        files = list_files(ref, api_base, token, settings)
         relpaths = [rel for rel, _, _, _ in files]
         model_file = f"{ref.folder}/{_main_model_file(relpaths, ref)}"
         sha256s: Dict[str, str] = {}
         sizes: Dict[str, int] = {}
         for rel, url, size, send_token in files:
             local = f"{ref.folder}/{rel}"
-            result = http_fetch.fetch(url, os.path.join(output_dir, *local.split("/")), expected_size=size,
-                                      bearer_token=token if send_token else None,
-                                      retries=args.retries, retry_wait=args.retry_wait,
-                                      allow_http=parts.scheme == "http")
+            # NGC answers a file of the API with a redirect to a signed storage URL: followed, without the key.
+            result = http_fetch.fetch(url, os.path.join(output_dir, *local.split("/")), settings, expected_size=size,
+                                      bearer_token=token if send_token else None, follow_keyless=True,
+                                      allow_http=urllib.parse.urlsplit(api_base).scheme == "http")
             sha256s[local] = result.sha256
             sizes[local] = result.size
-    except http_fetch.FetchError as err:
-        raise _access_error(err, ref, args.api_key_env, token is not None, api_base) from None
+    except http_client.FetchError as err:
+        raise _access_error(err, ref, key_source, token is not None, api_base) from None
     info = {
         "model": ref.text, "org": ref.org, "team": ref.team, "name": ref.name, "version": ref.version,
         "folder": ref.folder, "files": sorted(sha256s), "sha256s": sha256s, "bytes": sizes,
-        "model_file": model_file, "source": http_fetch.redact_url(ref.files_url(api_base)),
+        "model_file": model_file, "source": http_client.redact_url(ref.files_url(api_base)),
     }
     atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")
     LOG.info("%s: %d files in %s, model file %s", ref.text, len(sha256s), output_dir, model_file)

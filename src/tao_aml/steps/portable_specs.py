@@ -5,7 +5,9 @@ those paths mean nothing, so every path field is rewritten: to a file of the ass
 refers to one (the model, another spec), to a relative data path with the layout the pipeline used
 (`data/...`), or left empty with a note. The result is then checked as the tool that would read it
 checks it: detectnet_v2 Experiment and Inference specs against TAO 5.0's schema and TAO's own validator
-(tf1_validator; TAO Deploy parses the same schema), bpnet specs against the project's TAO rules.
+(tf1_validator; TAO Deploy parses the same schema), bpnet specs against the project's TAO rules and each
+bpnet inference spec as TAO's inferencer loads it, with its train spec, pose config and model, from the
+asset folder.
 """
 
 import os
@@ -76,7 +78,9 @@ def _bpnet_root(tree: Dict[str, Any], path: str) -> str:
         return bpnet_specs.TRAIN
     if "root_directory_path" in tree:
         return bpnet_specs.COCO
-    raise StepError("{}: not a bpnet train, inference or coco spec".format(path))
+    if "categories" in tree:
+        return bpnet_specs.POSE
+    raise StepError("{}: not a bpnet train, inference, coco or pose config spec".format(path))
 
 
 def _absolute_strings(value: Any, at: str) -> List[str]:
@@ -89,37 +93,59 @@ def _absolute_strings(value: Any, at: str) -> List[str]:
     return []
 
 
+def _in_asset(value: str, asset_dir: str) -> str:
+    """The asset file a node path names: the longest tail of the path that is a file of the asset
+    (/node/export/tao/model.engine -> tao/model.engine), or "" when none is."""
+    parts = os.path.normpath(value).split(os.sep)
+    for start in range(1, len(parts)):
+        relative = "/".join(parts[start:])
+        if os.path.isfile(os.path.join(asset_dir, relative)):
+            return relative
+    return ""
+
+
+# bpnet fields naming a file that ships in the asset (specs beside each other, the pose config, the model).
+BPNET_ASSET_FILES = ("train_spec", "inference_spec", "dataloader.pose_config.pose_config_path", "model_path")
+
+
 def _bpnet(path: str, asset_dir: str, origin: str) -> Tuple[str, str]:
     tree = bpnet_specs.load(path)
     root = _bpnet_root(tree, origin)
-    folder = os.path.dirname(path)
     emptied, kept = [], []
     for field in bpnet_specs.PATH_FIELDS[root]:
         value = bpnet_specs.get(tree, field)
         if value is None or not _absolute_strings(value, field):
             continue
-        name = os.path.basename(str(value))
-        if field in ("train_spec", "inference_spec") and os.path.isfile(os.path.join(folder, name)):
-            bpnet_specs.put(tree, field, os.path.join(os.path.basename(folder), name))
-            kept.append(field)
-        elif field == "model_path" and os.path.isfile(os.path.join(asset_dir, name)):
-            bpnet_specs.put(tree, field, name)
-            kept.append(field)
-        else:
-            bpnet_specs.put(tree, field, None)
-            emptied.append(field)
+        relative = _in_asset(str(value), asset_dir) if field in BPNET_ASSET_FILES else ""
+        bpnet_specs.put(tree, field, relative or None)
+        (kept if relative else emptied).append(field)
     left = _absolute_strings(tree, "")
     problems = ["{} is still an absolute path".format(p) for p in left]
     problems += bpnet_specs.problems(tree, root, resolve_paths=False)
     if problems:
         raise StepError("spec {} cannot ship with the model:\n  {}".format(origin, "\n  ".join(problems)))
-    note = "paths relative to the model asset folder: {}; left empty (set them where you run TAO): {}".format(
-        ", ".join(kept) or "none", ", ".join(emptied) or "none")
+    note = "paths relative to the model asset folder (run TAO there): {}; left empty (set them where you run " \
+           "TAO): {}".format(", ".join(kept) or "none", ", ".join(emptied) or "none")
     text = bpnet_specs.text(tree, path)
     if not path.endswith(".json"):
         text = "# Shipped with the model by tao-aml: {}.\n{}".format(note, text)
     atomic_write_text(path, text)
-    return root, note
+    return root, note if root != bpnet_specs.POSE else "the pose config the model was trained with"
+
+
+def _bpnet_loads(spec_folder: str, asset_dir: str, origins: Dict[str, str]) -> None:
+    """Each shipped inference spec loads as `bpnet inference`/`evaluate` load it, run in the asset folder."""
+    for name in sorted(os.listdir(spec_folder)):
+        path = os.path.join(spec_folder, name)
+        if not name.endswith((".yaml", ".yml")):
+            continue
+        tree = bpnet_specs.load(path)
+        if _bpnet_root(tree, path) != bpnet_specs.INFER:
+            continue
+        problems = bpnet_specs.inferencer_problems(tree, asset_dir, model_given=False)
+        if problems:
+            raise StepError("spec {}, as shipped with the model, would not load in TAO 5.0 bpnet:\n  {}".format(
+                origins.get(name, path), "\n  ".join(problems)))
 
 
 def make_portable(spec_folder: str, asset_dir: str, origins: Dict[str, str]) -> Dict[str, str]:
@@ -136,4 +162,5 @@ def make_portable(spec_folder: str, asset_dir: str, origins: Dict[str, str]) -> 
             notes[name] = _detectnet(path, origin)[1]
         elif name.endswith((".yaml", ".yml", ".json")):
             notes[name] = _bpnet(path, asset_dir, origin)[1]
+    _bpnet_loads(spec_folder, asset_dir, origins)
     return notes

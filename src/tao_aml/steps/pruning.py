@@ -6,6 +6,7 @@ from typing import List, Sequence, Tuple
 
 from . import tao
 from .common import StepError
+from .secret_refs import add_model_key_arguments, model_key
 
 PRUNED_NAME = "model_pruned.hdf5"
 EQUALIZATION = ["union", "intersection", "arithmetic_mean", "geometric_mean"]
@@ -14,7 +15,7 @@ EQUALIZATION = ["union", "intersection", "arithmetic_mean", "geometric_mean"]
 def add_prune_arguments(parser: argparse.ArgumentParser, default_threshold: float) -> None:
     parser.add_argument("--model", required=True, help="folder holding the trained model")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--key", required=True)
+    add_model_key_arguments(parser)
     parser.add_argument("--pruning_threshold", type=float, default=default_threshold)
     parser.add_argument("--equalization_criterion", default="union", choices=EQUALIZATION)
 
@@ -30,7 +31,7 @@ def run_prune(
     flags: List[Tuple[str, tao.FlagValue]] = [
         ("--model", model),
         ("--output_file", pruned),
-        ("--key", args.key),
+        ("--key", model_key(args)),
         ("--results_dir", args.output_dir),
         ("--equalization_criterion", args.equalization_criterion),
         ("--pruning_threshold", args.pruning_threshold),

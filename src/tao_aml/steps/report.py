@@ -21,10 +21,11 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from . import tracking
-from .cli_types import positive_int
+from .cli_types import of_kind, positive_int
 from .common import StepError, atomic_write_text, run_main
 from .deploy_bundle import ENGINE_INFO
 from .metrics import Metrics, TaskMetrics, stage_of
+from .model_files import model_folder
 from .observe import STEP_METRICS
 from .previews import GRID_NAME
 from .status_follow import Record, read_records
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     for port, _, label in STAGES:
         parser.add_argument("--" + port, help="output folder of the {} step".format(label))
     parser.add_argument("--inference", help="inference results (its preview grid goes into the report)")
-    parser.add_argument("--title", default="TAO pipeline run")
+    parser.add_argument("--title", type=of_kind("text"), default="TAO pipeline run")
     parser.add_argument("--nodes", type=positive_int, default=1, help="nodes train and retrain ran on")
     parser.add_argument("--gpus_per_node", type=positive_int, default=1, help="GPUs per node of train and retrain")
     parser.add_argument(
@@ -72,17 +73,30 @@ def parse_time(record: Record) -> Optional[datetime.datetime]:
         return None
 
 
+# cv/bpnet/scripts/evaluate.py names COCOeval's ten keypoint stats for status.json; results.csv
+# (COCODataset.dump_coco_results_summary, pandas' to_csv) holds the same stats as rows of
+# ",metric,IoU,area,maxDets,score". Each row's (metric, IoU, area) gives back the status.json name.
+CSV_KPI_NAMES = {
+    (metric, iou, area): "{}_{}".format(metric, {"0.50": "0.5", "0.75": "0.75"}.get(iou, iou + "_" + area))
+    for metric in ("AP", "AR")
+    for iou, area in (("0.50:0.95", "all"), ("0.50", "all"), ("0.75", "all"),
+                      ("0.50:0.95", "medium"), ("0.50:0.95", "large"))
+}
+
+
 def results_csv(folder: str) -> Dict[str, str]:
-    """bpnet evaluate's results.csv: one header row of KPI names, one row of values."""
+    """bpnet evaluate's results.csv, by the status.json KPI names; rows it cannot name are left out."""
     path = os.path.join(folder, "results.csv")
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
-    if len(rows) < 2 or len(rows[0]) != len(rows[1]):
-        LOG.warning("%s is not one header row and one value row; not used", path)
-        return {}
-    return dict(zip(rows[0], rows[1]))
+        rows = list(csv.DictReader(handle))
+    named = {CSV_KPI_NAMES.get((row.get("metric"), row.get("IoU"), row.get("area"))): row.get("score")
+             for row in rows}
+    named.pop(None, None)
+    if not named:
+        LOG.warning("%s holds no rows of TAO's metric,IoU,area,maxDets,score table; not used", path)
+    return named
 
 
 def model_files(folder: str) -> Dict[str, Dict[str, object]]:
@@ -128,8 +142,9 @@ def read_stage(folder: str, task: str) -> Dict[str, object]:
                 metrics.update(json.load(handle).get("metrics", {}))
             except (ValueError, AttributeError):
                 LOG.warning("%s is not readable JSON; not used", recorded)
-    stage: Dict[str, object] = {"task": task, "metrics": dict(sorted(metrics.items())), "files": model_files(folder)}
-    engine_info = os.path.join(folder, ENGINE_INFO)
+    files_dir = model_folder(folder)  # bpnet export: the tao/ model the pipeline evaluates
+    stage: Dict[str, object] = {"task": task, "metrics": dict(sorted(metrics.items())), "files": model_files(files_dir)}
+    engine_info = os.path.join(files_dir, ENGINE_INFO)
     if os.path.isfile(engine_info):  # the engine's precision and batch size (engine and engine-evaluate steps)
         with open(engine_info, encoding="utf-8") as handle:
             try:

@@ -12,6 +12,7 @@ import yaml
 
 from . import detectnet_v2_schema as schema
 from .common import StepError
+from .formats.kitti import check_class_names
 from .prototext import Message, entry_key, format_path, parse_path
 
 # Fields of each root that hold paths; the steps write them at run time (indexes left out).
@@ -35,6 +36,39 @@ PATH_FIELDS: Dict[str, List[str]] = {
 _OVERRIDE = re.compile(r"\s*([^=\s][^=]*?)\s*=(.*)$", re.DOTALL)
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 core-schema scalars: decimal integers and numbers (exponent allowed), true/false, null.
+
+    PyYAML reads YAML 1.1, where `010` is 8, `1:30` is 90, `0b11` is 3 and `yes` is true, while `1e-5` is
+    text: here those stay text (then refused as a number) and `1e-5` is a number."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^[-+]?[0-9]+$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+):
+    _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:" + _tag, re.compile(_pattern), list(_first))
+
+
+def _int12(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    return int(loader.construct_scalar(node))  # decimal: PyYAML's own constructor reads 010 as octal
+
+
+_Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _int12)
+
+
+def yaml12_value(text: str) -> Any:
+    """`text` read as a YAML 1.2 value (a number, true/false, null, a list or mapping of them, or text)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader: no Python objects
+
+
 def parse_override(text: str) -> Tuple[str, str]:
     """`training_config.batch_size_per_gpu=16` -> (path, raw text); StepError on bad syntax."""
     match = _OVERRIDE.match(text)
@@ -50,6 +84,11 @@ def parse_override(text: str) -> Tuple[str, str]:
     return path, raw
 
 
+def _without_indexes(path: str) -> str:
+    """`a[0].b[car].c` -> `a.b.c`."""
+    return re.sub(r"\[[^\]]*\]", "", path)
+
+
 # ---------------------------------------------------------------- protobuf-text specs
 
 def apply_overrides(msg: Message, root: str, overrides: List[str], source: str) -> None:
@@ -60,6 +99,9 @@ def apply_overrides(msg: Message, root: str, overrides: List[str], source: str) 
     """
     for override in overrides:
         path, raw = parse_override(override)
+        if _without_indexes(path) in PATH_FIELDS.get(root, []):
+            raise StepError(f"{source}: override {override!r}: {path} is a path the step writes at run time; "
+                            "connect a different input instead")
         try:
             _apply(msg, root, path, raw)
         except StepError as err:
@@ -117,6 +159,7 @@ def _check_classes(classes: List[str]) -> None:
     for name in classes:
         if not isinstance(name, str) or not name.strip():
             raise StepError(f"class names must be non-empty text, got {name!r} in {classes}")
+    check_class_names(classes)
     duplicates = sorted({name for name in classes if classes.count(name) > 1})
     if duplicates:
         raise StepError(f"class names must be unique; repeated: {', '.join(duplicates)}")
@@ -237,7 +280,7 @@ def _typed_like(old: Any, raw: str, path: str) -> Any:
         raise StepError(f"{path} is a section; set one of its fields: {', '.join(str(k) for k in old)}")
     if isinstance(old, list):
         try:
-            new = yaml.safe_load(raw)
+            new = yaml12_value(raw)
         except yaml.YAMLError:
             new = None
         if not isinstance(new, list):
@@ -249,7 +292,7 @@ def _typed_like(old: Any, raw: str, path: str) -> Any:
         return _finite(new, path, raw)
     text = raw.strip()
     if old is None:
-        return _finite(yaml.safe_load(text), path, raw) if text else None
+        return _typed_null(path, raw)
     if isinstance(old, bool):
         if text.lower() not in ("true", "false"):
             raise StepError(f"{path}={raw}: expected true or false, like the template's {old}")
@@ -265,6 +308,48 @@ def _typed_like(old: Any, raw: str, path: str) -> Any:
             raise StepError(f"{path}={raw}: expected a finite number, like the template's {old}")
         return float(text)
     return raw
+
+
+# Fields a BodyPose template leaves null that a user may set: whole numbers of at least 1 (a null gives
+# no type to check against). Null path fields are the steps' (refused before this). Read from
+# NVIDIA/tao_tensorflow1_backend, nvidia_tao_tf1/cv/bpnet/.
+_NULL_FIELDS: Dict[str, str] = {
+    # inferencer/bpnet_inferencer.py: output_blobs[output_stage_to_use - 1]; null means the last stage.
+    "output_stage_to_use": "a stage number of at least 1",
+}
+# Null fields an override may not set, and why.
+_NULL_REFUSED: Dict[str, str] = {
+    # dataloaders/processors/augmentation.py: AugmentationConfig.__init__ takes it into **kwargs and
+    # builds the identity parameters from its own defaults.
+    "dataloader.augmentation_config.identity_spatial_aug_params":
+        "TAO 5.0 bpnet ignores it (augmentation.py builds the identity parameters from its defaults)",
+    # trainers/bpnet_trainer.py writes num_epoch x steps per epoch over a SoftstartAnnealing schedule's.
+    "optimizer.learning_rate_schedule.last_step":
+        "TAO 5.0 bpnet sets it itself to num_epoch x steps per epoch (trainers/bpnet_trainer.py)",
+    # trainers/bpnet_trainer.py: set_grad_weights_dict(lr_mult) after the optimizer is built.
+    "optimizer.grad_weights_dict":
+        "TAO 5.0 bpnet replaces it with its stage-wise multipliers (use_stagewise_lr_multipliers) or none",
+    # trainers/bpnet_trainer.py reads it only with is_finetune_exp, from the node's file system.
+    "finetuning_config.checkpoint_path":
+        "a checkpoint path on the GPU node, which a user cannot know; resume with the resume_from input",
+}
+
+
+def _typed_null(path: str, raw: str) -> Any:
+    """A value for a field the template leaves null, typed by _NULL_FIELDS; other null fields are refused."""
+    field = _without_indexes(path)
+    if field in _NULL_REFUSED:
+        raise StepError(f"{path} cannot be overridden: {_NULL_REFUSED[field]}")
+    if field not in _NULL_FIELDS:
+        raise StepError(f"{path} is null in the template, so no type is known to check a value against; "
+                        f"null fields that take overrides: {', '.join(_NULL_FIELDS)}")
+    try:
+        value = yaml12_value(raw)
+    except yaml.YAMLError:
+        value = raw
+    if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise StepError(f"{path}={raw}: expected {_NULL_FIELDS[field]}, or null")
+    return value
 
 
 def _finite(value: Any, path: str, raw: str) -> Any:

@@ -22,6 +22,7 @@ LOG = logging.getLogger("tao_aml.tao")
 # Anything the launcher's `bash -c` would split, quote, expand or redirect.
 _UNSAFE = re.compile(r"[\s'\"$;&|<>()\[\]{}*?`\\!#~]")
 TAIL_LINES = 40
+MASKED_MIN_LENGTH = 6
 
 FlagValue = Union[str, int, float, bool, None]
 
@@ -73,6 +74,28 @@ def build_command(
     return argv
 
 
+def secret_values(argv: Sequence[str]) -> List[str]:
+    """The values of the key flags in argv (every form printable masks), longest first."""
+    found = []
+    for index, arg in enumerate(argv):
+        flag, equals, value = arg.partition("=")
+        if equals and is_secret_flag(flag):
+            found.append(value)
+        elif arg.startswith("-k") and not arg.startswith("--") and len(arg) > 2:
+            found.append(arg[2:])
+        elif is_secret_flag(arg) and index + 1 < len(argv):
+            found.append(argv[index + 1])
+    # A value this short would mask ordinary words of TAO's output; the command line itself masks it by position.
+    return sorted({value for value in found if len(value) >= MASKED_MIN_LENGTH}, key=len, reverse=True)
+
+
+def masked(text: str, secrets: Sequence[str]) -> str:
+    """text with every secret value replaced by ***."""
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
 def printable(argv: Sequence[str]) -> str:
     """The command line for logs, with the key masked in every form: `--key K`, `--key=K`, `-k K`,
     `-k=K`, `-kK` and abbreviations such as `--ke K`."""
@@ -117,6 +140,7 @@ def run(
 ) -> None:
     """Run TAO, streaming its output, and raise TaoFailed with its last words when it fails."""
     LOG.info("running: %s", printable(argv))
+    hidden = secret_values(argv)
     full_env = dict(os.environ)
     full_env.setdefault("TELEMETRY_OPT_OUT", "yes")
     if env:
@@ -136,7 +160,9 @@ def run(
                 "{} is not on PATH: this step must run in the TAO 5.0 environment".format(argv[0])
             ) from None
         assert proc.stdout is not None
-        for line in proc.stdout:
+        for raw in proc.stdout:
+            # TAO may echo its own command line (an argparse error, a debug log): never the key.
+            line = masked(raw, hidden)
             sys.stdout.write(line)
             tail.append(line.rstrip("\n"))
             observer.output(line)

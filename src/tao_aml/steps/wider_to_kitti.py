@@ -13,7 +13,10 @@ train` and 3 otherwise: TAO reads the training split only in dataset_convert (th
 trainer (`tf.image.decode_png(channels=3)`) and INT8 calibration (`convert("RGB")`), which see the same
 three equal channels either way, whereas TAO Deploy's detectnet_v2 inference draws coloured boxes on
 a validation image as the file decodes, which Pillow refuses on a one-channel image (README.md, "The
-WIDER → KITTI converter", lists every reader with its source). Boxes are clipped to the source image,
+WIDER → KITTI converter", lists every reader with its source). Source images are read as TAO's decoders read
+them (formats/images.py): 16-bit gray scaled to 8 bits (not clipped to white), palette, CMYK and alpha
+converted, EXIF orientation not applied (WIDER's boxes, like every TAO reader, refer to the stored
+pixels). Boxes are clipped to the source image,
 scaled and offset like the pixels, and written as KITTI lines
 `face 0.00 0 0.00 x1 y1 x2 y2 0.00 0.00 0.00 0.00 0.00 0.00 0.00`. Dropped faces are counted by
 reason: `invalid` (WIDER's invalid flag), `outside` (no overlap with the image) and `too_small`
@@ -52,6 +55,9 @@ from PIL import Image
 
 from .cli_types import boolean, positive_int
 from .common import StepError, atomic_write_text, run_main
+from .formats import images
+from .formats.images import READ_ERRORS
+from .formats.kitti import check_class_names
 from .formats.wider import Face, Record, parse_annotations
 
 LOG = logging.getLogger("tao_aml.steps.wider_to_kitti")
@@ -66,8 +72,6 @@ AREA_SHRINK = 2.0
 JPEG_QUALITY = 95
 EXTENSIONS = {"png": ".png", "jpg": ".jpg"}
 CHANNELS_CHOICES = ("auto", "1", "3")
-# What Pillow raises for undecodable, truncated or oversized files (and unreadable paths).
-READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 # PNG: 8 bits per sample, colour type 0 (gray) or 2 (RGB), every row Up-filtered (PNG spec, 9.2).
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -271,6 +275,7 @@ def convert_image(settings: Settings, record: Record) -> ImageResult:
 
     mode = "L" if settings.grayscale else "RGB"
     try:
+        images.verify(source)
         image = Image.open(source)
     except FileNotFoundError:
         return skipped("missing", f"image {where} does not exist")
@@ -293,9 +298,8 @@ def convert_image(settings: Settings, record: Record) -> ImageResult:
         try:
             # Decode at the smallest JPEG DCT scale that still covers `size` (no-op for other formats).
             image.draft(mode, size)
-            decoded = image if image.mode == mode else image.convert(mode)  # convert() would copy
-            decoded.load()
-            pixels = np.asarray(decoded)
+            image.load()
+            pixels = images.pixels(image, mode)  # 16-bit, palette, CMYK, alpha as TAO reads them
         except READ_ERRORS as err:
             return skipped("unreadable", f"cannot read image {where}: {err}")
 
@@ -479,6 +483,10 @@ def class_name_type(text: str) -> str:
     # A KITTI line is split on whitespace: a class name must be one token.
     if not text or text.split() != [text]:
         raise argparse.ArgumentTypeError(f"expected one word without spaces, got {text!r}")
+    try:
+        check_class_names([text])
+    except StepError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 

@@ -17,6 +17,7 @@ from typing import List, Optional
 from .. import tao
 from ..cli_types import positive_int
 from ..common import StepError, run_main
+from ..secret_refs import add_model_key_arguments, model_key
 from . import EXECUTABLE, data_root, specs
 from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
 from .models import final_model
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_coco_arguments(parser)
     parser.add_argument("--model", required=True, help="folder holding the model to evaluate")
     parser.add_argument("--results_dir", required=True)
-    parser.add_argument("--key", required=True)
+    add_model_key_arguments(parser)
     parser.add_argument("--input_height", type=positive_int, default=None,
                         help="network input height of an engine (its export size); the template's otherwise")
     parser.add_argument("--input_width", type=positive_int, default=None)
@@ -57,7 +58,7 @@ def body(argv: Optional[List[str]]) -> None:
             ("--inference_spec", written["infer"]),
             ("--model_filename", model),
             ("--dataset_spec", coco_spec),
-            ("--key", args.key),
+            ("--key", model_key(args)),
             ("--results_dir", args.results_dir),
         ]),
         args.results_dir,

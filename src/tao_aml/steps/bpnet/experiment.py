@@ -1,18 +1,23 @@
 """What several bpnet steps share: their command-line arguments and the spec set they write.
 
 Every step that runs a bpnet model (train, evaluate, inference, export) writes, into its output's
-specs/ folder, a train spec and an inference spec that name each other and this node's paths, so
-each `train_spec`, `inference_spec` and `pose_config_path` resolves where TAO reads it.
+specs/ folder, a train spec and an inference spec that name each other and this node's paths, and a
+copy of the pose config, so each `train_spec`, `inference_spec` and `pose_config_path` resolves where
+TAO reads it, and the spec a model was trained with travels on with the model.
 """
 
 import argparse
+import logging
 import os
+import shutil
 from typing import Callable, Dict, List, Optional
 
 from .. import coco, spec_templates
-from ..cli_types import override_list
+from ..cli_types import of_kind, override_list
+from ..common import StepError
 from . import data_root, specs
 
+LOG = logging.getLogger("tao_aml.bpnet.experiment")
 SPECS = "specs"
 
 
@@ -20,12 +25,13 @@ def add_spec_arguments(parser: argparse.ArgumentParser, train_step: bool) -> Non
     """The train step's own template is --spec_file (with --overrides); the steps that only run a
     model name the inference template so, and get the train template and overrides train used."""
     add_spec_dir_argument(parser, "--spec_file")
-    parser.add_argument("--pose_config_file", default="bpnet_18joints.json", help="pose config JSON in --spec_dir")
-    parser.add_argument("--spec_file", required=True,
+    parser.add_argument("--pose_config_file", type=of_kind("file_name"), default="bpnet_18joints.json",
+                        help="pose config JSON in --spec_dir")
+    parser.add_argument("--spec_file", type=of_kind("file_name"), required=True,
                         help="{} YAML template in --spec_dir".format("train" if train_step else "inference"))
     parser.add_argument("--overrides", type=override_list, default=[], help="overrides 'a.b=1;c.d=x' of --spec_file")
     other = "--infer_spec_file" if train_step else "--train_spec_file"
-    parser.add_argument(other, required=True, help="the other template the first one names")
+    parser.add_argument(other, type=of_kind("file_name"), required=True, help="the other template the first one names")
     if not train_step:
         parser.add_argument("--train_overrides", type=override_list, default=[],
                             help="train spec overrides, as the train step applied them")
@@ -48,7 +54,8 @@ def add_coco_arguments(parser: argparse.ArgumentParser, coco_spec: bool = True) 
     parser.add_argument("--coco_data", default=None, help="COCO already in Azure ML; used instead of --coco_root")
     parser.add_argument("--annotations", required=True, help="coco_subset output (annotations/)")
     if coco_spec:
-        parser.add_argument("--coco_spec_file", default="coco_spec.json", help="coco spec JSON in --spec_dir")
+        parser.add_argument("--coco_spec_file", type=of_kind("file_name"), default="coco_spec.json",
+                            help="coco spec JSON in --spec_dir")
 
 
 def coco_links(args: argparse.Namespace, masks: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -79,10 +86,12 @@ def write_model_specs(
     edit_train: Optional[Callable[[specs.Tree], None]] = None,
     edit_infer: Optional[Callable[[specs.Tree], None]] = None,
 ) -> Dict[str, str]:
-    """Train and inference specs naming each other, the model and this node's pose config.
+    """Train and inference specs naming each other, the model and the pose config copied beside them.
 
-    With `edit_train` the train spec is the one TAO trains from (its data paths are checked);
-    without, it is read only for the model's settings. Each template gets its own step's overrides.
+    With `edit_train` the train spec is the one TAO trains from (its data paths are checked).
+    Without, it is read only for the model's settings: the spec the model was trained with
+    (<--model>/specs/<train spec>, which train, retrain and export save and pass on), else the
+    template with --train_overrides. Each template gets its own step's overrides.
     """
     train_step = hasattr(args, "infer_spec_file")
     train_file, infer_file = (
@@ -92,7 +101,24 @@ def write_model_specs(
     train_path = os.path.join(folder, train_file)
     infer_path = os.path.join(folder, infer_file)
     templates = spec_dir(args)
-    pose_config = os.path.join(templates, args.pose_config_file)
+    train_source = os.path.join(templates, train_file)
+    pose_source = os.path.join(templates, args.pose_config_file)
+    trained = None if train_step else os.path.join(args.model, SPECS, train_file)
+    if trained is not None and os.path.isfile(trained):
+        LOG.info("the model's settings come from %s, the spec it was trained with", trained)
+        train_source, train_overrides = trained, []
+        named = specs.get(specs.load(trained), "dataloader.pose_config.pose_config_path")
+        beside = os.path.join(args.model, SPECS, os.path.basename(str(named)))
+        if named and os.path.isfile(beside):
+            pose_source = beside
+    # TAO opens pose_config_path as given: the copy beside the specs travels with them.
+    pose_config = os.path.join(folder, os.path.basename(pose_source))
+    if not os.path.isfile(pose_source):
+        raise StepError("pose config {} does not exist".format(pose_source))
+    os.makedirs(folder, exist_ok=True)
+    if os.path.realpath(pose_source) != os.path.realpath(pose_config):
+        shutil.copyfile(pose_source, pose_config)
+        LOG.info("copied pose config %s to %s", pose_source, pose_config)
 
     def train_edit(tree: specs.Tree) -> None:
         tree["checkpoint_dir"] = out_dir
@@ -107,8 +133,7 @@ def write_model_specs(
         if edit_infer is not None:
             edit_infer(tree)
 
-    specs.write(os.path.join(templates, train_file), specs.TRAIN, train_edit, train_overrides,
-                train_path, check=False)
+    specs.write(train_source, specs.TRAIN, train_edit, train_overrides, train_path, check=False)
     specs.write(os.path.join(templates, infer_file), specs.INFER, infer_edit, infer_overrides,
                 infer_path, check=False)
     specs.check_written(train_path, specs.TRAIN, data=edit_train is not None)

@@ -15,6 +15,7 @@ from .. import coco, tao
 from ..cli_types import positive_int
 from ..common import StepError, atomic_write_text, run_main
 from ..formats.coco import load_keypoints
+from ..secret_refs import add_model_key_arguments, model_key
 from . import EXECUTABLE, specs
 from .experiment import add_coco_arguments, add_spec_arguments, write_model_specs
 from .models import final_model
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_coco_arguments(parser, coco_spec=False)
     parser.add_argument("--model", required=True, help="folder holding the engine or model")
     parser.add_argument("--results_dir", required=True)
-    parser.add_argument("--key", required=True)
+    add_model_key_arguments(parser)
     parser.add_argument("--max_images", type=positive_int, default=20)
     parser.add_argument("--input_height", type=positive_int, default=None,
                         help="network input height (an engine's export size); the template's when not given")
@@ -62,7 +63,7 @@ def body(argv: Optional[List[str]]) -> None:
             ("--input_type", "json"),
             ("--input", input_list),
             ("--image_root_path", images),
-            ("--key", args.key),
+            ("--key", model_key(args)),
             ("--results_dir", args.results_dir),
             ("--dump_visualizations", True),
         ]),

@@ -18,7 +18,7 @@ from ..common import StepError, atomic_write_text
 
 LOG = logging.getLogger("tao_aml.bpnet.specs")
 
-TRAIN, INFER, COCO = "bpnet_train", "bpnet_infer", "bpnet_coco"
+TRAIN, INFER, COCO, POSE = "bpnet_train", "bpnet_infer", "bpnet_coco", "bpnet_pose_config"
 DATASET = "dataloader.dataset_config."
 
 # Fields holding paths: the steps write them at run time, for the node that reads them.
@@ -33,6 +33,7 @@ PATH_FIELDS: Dict[str, List[str]] = {
         split + "." + key for split in ("train_data", "test_data")
         for key in ("images_root_dir_path", "mask_root_dir_path", "annotation_root_dir_path")
     ],
+    POSE: [],
 }
 
 Tree = Dict[str, Any]
@@ -86,6 +87,8 @@ def problems(tree: Tree, root: str, resolve_paths: bool, data: bool = True) -> L
     `data=False` is for a train spec read only for its model settings (evaluate, inference, export)."""
     if root == TRAIN:
         return _train_problems(tree, resolve_paths, data)
+    if root == POSE:
+        return pose_config_problems(tree)
     return {INFER: _infer_problems, COCO: _coco_problems}[root](tree, resolve_paths)
 
 
@@ -166,6 +169,61 @@ def _coco_problems(tree: Tree, resolve_paths: bool) -> List[str]:
         if not isinstance(root, str) or not root.endswith("/") or not os.path.isdir(root):
             found.append("root_directory_path {!r} must be an existing folder ending in '/'".format(root))
     return found
+
+
+def pose_config_problems(tree: Tree) -> List[str]:
+    """What BpNetPoseConfig (nvidia_tao_tf1/cv/bpnet/dataloaders/pose_config.py) fails on: the first
+    'person' category, num_joints equal to its keypoints, 1-based skeleton joint pairs."""
+    person = [c for c in tree.get("categories") or [] if isinstance(c, dict) and c.get("name") == "person"]
+    if not person:
+        return ["categories has no 'person' entry (TAO reads the skeleton from it)"]
+    joints, keypoints = person[0].get("num_joints"), person[0].get("keypoints")
+    if not isinstance(keypoints, list) or joints != len(keypoints):
+        return ["person num_joints {!r} differs from the number of keypoints".format(joints)]
+    skeleton, edge_names = person[0].get("skeleton"), person[0].get("skeleton_edge_names")
+    if not isinstance(skeleton, list) or not isinstance(edge_names, list):
+        return ["person needs skeleton and skeleton_edge_names lists"]
+    if not all(isinstance(e, list) and len(e) == 2 and all(isinstance(j, int) and 1 <= j <= joints for j in e)
+               for e in skeleton):
+        return ["person skeleton must hold pairs of joint numbers 1..{}".format(joints)]
+    return []
+
+
+# What BpNetInferencer.__init__ reads from the train spec (nvidia_tao_tf1/cv/bpnet/inferencer/bpnet_inferencer.py).
+INFERENCER_READS = ("model.data_format", "dataloader.normalization_params.image_scale",
+                    "dataloader.normalization_params.image_offset", "dataloader.pose_config.target_shape",
+                    "dataloader.image_config.image_dims.height", "dataloader.image_config.image_dims.width",
+                    "dataloader.pose_config.pose_config_path")
+
+
+def inferencer_problems(infer: Tree, cwd: str, model_given: bool) -> List[str]:
+    """Load an inference spec as `bpnet inference` / `evaluate` do, run in `cwd` (TAO opens every path as
+    given, relative ones from where it runs): scripts/inference.py loads `train_spec` with load_yaml_file
+    (the file must exist and end in .yaml), takes `model_path` unless -m is given, and BpNetInferencer and
+    BpNetPoseConfig read the fields of INFERENCER_READS and the pose config JSON."""
+
+    def resolve(value: Any) -> str:
+        return os.path.join(cwd, str(value))
+
+    found = _infer_problems(infer, resolve_paths=False)
+    train_spec = infer.get("train_spec")
+    if not isinstance(train_spec, str) or not os.path.isfile(resolve(train_spec)):
+        return found + ["train_spec {!r} is not a file (from {})".format(train_spec, cwd)]
+    if os.path.splitext(train_spec)[1] != ".yaml":
+        found.append("train_spec {!r}: TAO's load_yaml_file takes only a .yaml file".format(train_spec))
+    if not model_given and not (isinstance(infer.get("model_path"), str) and os.path.isfile(
+            resolve(infer["model_path"]))):
+        found.append("model_path {!r} is not a file (from {}); give the model with -m".format(
+            infer.get("model_path"), cwd))
+    train = load(resolve(train_spec))
+    missing = [field for field in INFERENCER_READS if get(train, field) is None]
+    if missing:
+        return found + ["{} (train_spec) does not set {}: TAO's inferencer reads them".format(
+            train_spec, ", ".join(missing))]
+    pose = get(train, "dataloader.pose_config.pose_config_path")
+    if not isinstance(pose, str) or not os.path.isfile(resolve(pose)):
+        return found + ["{} (train_spec): pose_config_path {!r} is not a file (from {})".format(train_spec, pose, cwd)]
+    return found + ["{}: {}".format(pose, p) for p in pose_config_problems(load(resolve(pose)))]
 
 
 def _missing_file(tree: Tree, field: str) -> List[str]:

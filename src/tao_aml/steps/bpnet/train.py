@@ -15,6 +15,7 @@ from typing import List, Optional
 from .. import launch
 from ..cli_types import positive_int
 from ..common import StepError, run_main
+from ..secret_refs import add_model_key_arguments, model_key
 from . import EXECUTABLE, data_root, specs
 from .dataset_convert import TFRECORDS, records
 from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val_dataset", required=True, help="bpnet dataset_convert output (val)")
     parser.add_argument("--pretrained_model", required=True, help="folder holding the starting model")
     parser.add_argument("--results_dir", required=True)
-    parser.add_argument("--key", required=True)
+    add_model_key_arguments(parser)
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
     launch.add_training_arguments(parser)
@@ -76,7 +77,7 @@ def body(argv: Optional[List[str]]) -> None:
     written = write_model_specs(args, spec_dir, pretrained, edit_train=edit)
     launch.run_training(
         EXECUTABLE,
-        [("--experiment_spec_file", written["train"]), ("--results_dir", args.results_dir), ("--key", args.key)],
+        [("--experiment_spec_file", written["train"]), ("--results_dir", args.results_dir), ("--key", model_key(args))],
         args.results_dir, args.gpus, world, args.resume_from, args.use_amp,
     )
     # Only TAO's master writes the model: the other ranks have nothing to check.

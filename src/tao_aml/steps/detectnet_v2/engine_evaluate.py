@@ -11,13 +11,14 @@ specs/ and engine.json (the engine's precision) into --results_dir.
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
 from typing import Dict, List, Optional
 
 from .. import deploy_bundle, observe, tao, tracking
-from ..common import StepError, run_main
+from ..common import LOG, StepError, run_main
 from . import EXECUTABLE
 from .engine_args import add_engine_arguments, engine_for
 from .experiment import set_common
@@ -60,6 +61,11 @@ def engine_metrics(results: str) -> Dict[str, float]:
     ap = {k: float(v) * 100.0 for k, v in found.items() if k.startswith("AP_") and isinstance(v, (int, float))}
     if not ap:
         raise StepError("{} holds no AP_<class> values".format(results))
+    unknown = sorted(k for k, v in ap.items() if not math.isfinite(v))
+    if unknown:
+        # Recorded as reported, so that register_model's max_engine_accuracy_drop refuses it, never passes it.
+        LOG.warning("%s: TAO Deploy reports %s as %s: the engine's mAP is unknown, and a max_engine_map_drop "
+                    "check will fail", results, ", ".join(unknown), ", ".join(str(found[k]) for k in unknown))
     metrics = {"eval/" + k: round(v, 4) for k, v in ap.items()}
     metrics["eval/mAP"] = round(sum(ap.values()) / len(ap), 4)
     return metrics

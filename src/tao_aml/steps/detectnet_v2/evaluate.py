@@ -11,6 +11,7 @@ from typing import List, Optional
 from .. import tao
 from ..common import run_main
 from ..model_files import find_model
+from ..secret_refs import model_key
 from . import EXECUTABLE
 from .experiment import set_common, set_datasets
 from .spec_files import add_spec_arguments, spec_copy_path, write_spec
@@ -45,7 +46,7 @@ def body(argv: Optional[List[str]]) -> None:
         tao.build_command(EXECUTABLE, "evaluate", [
             ("--experiment_spec", spec),
             ("--model_path", model),
-            ("--key", args.key),
+            ("--key", model_key(args)),
             ("--results_dir", args.results_dir),
         ]),
         args.results_dir,

@@ -13,6 +13,7 @@ from .. import tao
 from ..cli_types import boolean, name_list
 from ..common import StepError, atomic_write_text, run_main
 from ..model_files import find_model
+from ..secret_refs import add_model_key_arguments, model_key
 from . import EXECUTABLE
 
 ONNX_NAME = "model.onnx"
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="detectnet_v2.export", description=__doc__)
     parser.add_argument("--model", required=True, help="folder holding the trained model")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--key", required=True)
+    add_model_key_arguments(parser)
     parser.add_argument("--classes", type=name_list, required=True)
     parser.add_argument("--qat", type=boolean, default=False,
                         help="the model was retrained with QAT: also write its tensor scales to cal.json")
@@ -46,7 +47,7 @@ def body(argv: Optional[List[str]]) -> None:
         tao.build_command(EXECUTABLE, "export", [
             ("--model", model),
             ("--output_file", onnx),
-            ("--key", args.key),
+            ("--key", model_key(args)),
             ("--cal_json_file", cal_json if args.qat else None),
             ("--results_dir", args.output_dir),
         ]),

@@ -16,6 +16,7 @@ from .. import deploy_bundle, tao
 from ..cli_types import boolean, positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
+from ..secret_refs import model_key
 from . import EXECUTABLE
 from .experiment import set_common
 from .export import CAL_JSON_NAME
@@ -84,7 +85,7 @@ def body(argv: Optional[List[str]]) -> None:
     tao.run(
         tao.build_command(EXECUTABLE, "gen_trt_engine", [
             ("--model_path", onnx),
-            ("--key", args.key),
+            ("--key", model_key(args)),
             ("--experiment_spec", spec),
             ("--data_type", args.data_type),
             ("--cal_image_dir", cal_images if int8 else None),

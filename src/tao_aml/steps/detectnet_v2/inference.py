@@ -13,6 +13,7 @@ from .. import spec_edit, tao
 from ..cli_types import positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
+from ..secret_refs import model_key
 from . import EXECUTABLE
 from .spec_files import add_spec_arguments, spec_copy_path, write_spec
 from .train import add_model_arguments
@@ -63,7 +64,7 @@ def body(argv: Optional[List[str]]) -> None:
             ("--experiment_spec", spec),
             ("--image_dir", images),
             ("--model_path", model),
-            ("--key", args.key),
+            ("--key", model_key(args)),
             ("--results_dir", args.results_dir),
             ("--batch_size", args.batch_size),
         ]),

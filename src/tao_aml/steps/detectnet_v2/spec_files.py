@@ -10,7 +10,7 @@ import os
 from typing import Callable, List, Optional
 
 from .. import detectnet_v2_schema, prototext, spec_edit, spec_templates
-from ..cli_types import override_list
+from ..cli_types import of_kind, override_list
 from ..common import StepError, atomic_write_text
 
 LOG = logging.getLogger("tao_aml.detectnet_v2.spec")
@@ -21,7 +21,7 @@ Edit = Callable[[prototext.Message], None]
 def add_spec_arguments(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
     parser.add_argument("--spec_dir", default=None,
                         help="folder of spec templates (default: the shipped folder holding --spec_file)")
-    parser.add_argument("--spec_file", required=True,
+    parser.add_argument("--spec_file", type=of_kind("file_name"), required=True,
                         help="template's file name inside --spec_dir or the shipped folders")
     if overrides:
         parser.add_argument(
@@ -46,7 +46,6 @@ def write_spec(
     with open(template, encoding="utf-8") as handle:
         tree = prototext.parse(handle.read(), template)
     edit(tree)
-    _refuse_path_overrides(root, overrides)
     spec_edit.apply_overrides(tree, root, overrides, "--overrides")
     text = prototext.format(tree)
     problems = detectnet_v2_schema.validate(tree, root, out_path)
@@ -60,18 +59,3 @@ def write_spec(
     atomic_write_text(out_path, text)
     LOG.info("wrote %s spec %s from template %s", root, out_path, template)
     return out_path
-
-
-def _refuse_path_overrides(root: str, overrides: List[str]) -> None:
-    step_owned = spec_edit.PATH_FIELDS.get(root, [])
-    for override in overrides:
-        path, _ = spec_edit.parse_override(override)
-        if _strip_indexes(path) in step_owned:
-            raise StepError(
-                "override {!r}: {} is a path the step writes at run time; "
-                "connect a different input instead".format(override, path)
-            )
-
-
-def _strip_indexes(path: str) -> str:
-    return ".".join(part.split("[", 1)[0] for part in path.split("."))

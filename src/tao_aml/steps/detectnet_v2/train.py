@@ -12,9 +12,10 @@ import sys
 from typing import List, Optional
 
 from .. import launch
-from ..cli_types import boolean, name_list, positive_int
+from ..cli_types import boolean, name_list, of_kind, positive_int
 from ..common import StepError, run_main
 from ..model_files import find_model
+from ..secret_refs import add_model_key_arguments, model_key
 from . import EXECUTABLE
 from .experiment import set_common, set_datasets
 from .spec_files import add_spec_arguments, spec_copy_path, write_spec
@@ -31,7 +32,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, train_required: bool 
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--key", required=True, help="the model's encryption key")
+    add_model_key_arguments(parser)
     parser.add_argument("--image_width", type=positive_int, required=True)
     parser.add_argument("--image_height", type=positive_int, required=True)
     parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
@@ -44,14 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--pretrained_model", required=True, help="folder holding the starting model")
     parser.add_argument("--results_dir", required=True)
-    parser.add_argument("--model_name", required=True, help="TAO writes weights/<model_name>.hdf5")
+    parser.add_argument("--model_name", type=of_kind("name"), required=True,
+                        help="TAO writes weights/<model_name>.hdf5")
     parser.add_argument("--epochs", type=positive_int, required=True)
     parser.add_argument("--batch_size", type=positive_int, required=True, help="per GPU")
     launch.add_training_arguments(parser)
     parser.add_argument("--qat", type=boolean, default=False,
                         help="quantization-aware training: training_config.enable_qat true "
                              "(retrain of the pruned model)")
-    parser.add_argument("--backbone", default=None,
+    parser.add_argument("--backbone", type=of_kind("backbone"), default=None,
                         help="NGC pretrained_detectnet_v2 version (resnet18, ... or the full NGC name): sets "
                              "model_config.arch and num_layers to match it")
     return parser
@@ -123,7 +125,7 @@ def body(argv: Optional[List[str]]) -> None:
             ("--experiment_spec_file", spec),
             ("--results_dir", args.results_dir),
             ("--model_name", args.model_name),
-            ("--key", args.key),
+            ("--key", model_key(args)),
         ],
         args.results_dir, args.gpus, world, args.resume_from, args.use_amp,
     )

@@ -4,16 +4,25 @@ The format, as cocodataset.org's data format page defines it: an object with the
 (`id`, `file_name`, `width`, `height`), `annotations` (`id`, `image_id`, `category_id`, `keypoints`:
 x, y, v for each of the category's keypoints with v 0 = not labelled, 1 = labelled but hidden,
 2 = visible; `num_keypoints`: how many have v > 0; `bbox` x, y, width, height; `area`; `iscrowd` 0 or 1;
-`segmentation`: polygons or run-length encoding) and `categories` (`id`, `name`, `keypoints`: the
-names, `skeleton`: pairs of 1-based keypoint numbers). Every problem names the file, the entry by its
-position and its id, and the field; ids must be unique and every reference must resolve.
+`segmentation`: polygons or run-length encoding, the RLE of crowds as {counts, size}) and `categories`
+(`id`, `name`, `keypoints`: the names, `skeleton`: pairs of 1-based keypoint numbers). Every problem
+names the file, the entry by its position and its id, and the field; ids must be unique and every
+reference must resolve. Files made by other tools may state a `num_keypoints` that disagrees with the
+labelled keypoints: TAO's BPNet uses the stated value (`nvidia_tao_tf1/cv/bpnet/dataio/coco_dataset.py`
+picks main persons by it, `get_segmentation_masks` and `coco_converter.py` mask and skip persons by it),
+so such an annotation is accepted with a warning naming the file, the entry and its id, and these steps
+use the stated value too.
 """
 
 import json
+import logging
 import math
 from typing import Any, Dict, List
 
 from ..common import StepError
+from .listing import warn_listed
+
+LOG = logging.getLogger("tao_aml.steps.formats.coco")
 
 LISTS = ("images", "annotations", "categories")
 IMAGE_KEYS = ("id", "file_name", "width", "height")
@@ -141,9 +150,8 @@ def _annotation_problem(ann: Dict[str, Any], image_ids: Dict[Any, int], declared
     wrong = [v for v in visibility if v not in VISIBILITY]
     if wrong:
         return f"keypoints has visibility {wrong[0]!r}; it must be 0, 1 or 2"
-    labelled = sum(1 for v in visibility if v > 0)
-    if not _is_int(ann["num_keypoints"]) or ann["num_keypoints"] != labelled:
-        return f"num_keypoints is {ann['num_keypoints']!r} but {labelled} keypoints are labelled (v > 0)"
+    if not _is_number(ann["num_keypoints"]):
+        return f"num_keypoints must be a number, got {ann['num_keypoints']!r}"
     bbox = ann["bbox"]
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)) \
             or bbox[2] < 0 or bbox[3] < 0:
@@ -167,8 +175,15 @@ def load_keypoints(path: str) -> Dict[str, Any]:
     image_ids = _check_images(_Entries(path, "images"), data["images"])
     annotations = _Entries(path, "annotations")
     annotations.check(data["annotations"], ANNOTATION_KEYS)
+    disagreeing = []
     for index, ann in enumerate(data["annotations"]):
         problem = _annotation_problem(ann, image_ids, declared)
         if problem:
             raise annotations.fail(index, ann, problem)
+        labelled = sum(1 for v in ann["keypoints"][2::3] if v > 0)
+        if ann["num_keypoints"] != labelled:
+            disagreeing.append("{}: annotations[{}] (id {!r}): num_keypoints is {!r} but {} keypoints are labelled "
+                               "(v > 0)".format(path, index, ann["id"], ann["num_keypoints"], labelled))
+    warn_listed(LOG, "annotations whose num_keypoints disagrees with their keypoints; TAO uses the stated "
+                     "num_keypoints (bpnet coco_dataset.py), and so do these steps", disagreeing)
     return data
