@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from standins import onnx_models
+from tao_aml.simulate import onnx_models
 from tao_aml.steps import deploy_bundle, prototext, spec_edit
 from tao_aml.steps.spec_templates import SHIPPED
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from azure.ai.ml import load_job
 
+from doc_commands import DOC_FILES, doc_text, shown_commands
 from tao_aml.cli import main
 from tao_aml.pipelines import WRAPPER_STEP, Pipeline, parse_value
 from tao_aml.render import rest_body
@@ -39,11 +40,8 @@ def az_arguments(command: str) -> tuple[Path, list[dict[str, str]]]:
 
 
 def readme_commands(prefix: str) -> list[str]:
-    """Every command in README.md's bash blocks that starts with prefix, continuation lines joined."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
-    lines = [line.strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
-    return [line for line in lines if line.startswith(prefix)]
+    """Every command in the bash blocks of README.md and docs/ that starts with prefix, in page order."""
+    return [shown.line for shown in shown_commands() if shown.line.startswith(prefix)]
 
 
 def rest_inputs(job: Any) -> tuple[dict, dict, Any]:
@@ -145,7 +143,7 @@ def assert_documented(body: dict) -> None:
 
 def test_readme_data_asset_versions_are_the_computed_ones() -> None:
     """The versions the README gives for the default URLs are what the submitter computes."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = "".join(doc_text(path) for path in DOC_FILES)
     for name, entry, asset in (("facenet", "wider", "tao_wider_face"), ("bodypose", "coco", "tao_coco2017")):
         number = build_job(name, []).data_plan.versions[entry]
         for found in re.findall(rf"{asset}:([0-9a-f]{{12}})", text):
@@ -153,4 +151,4 @@ def test_readme_data_asset_versions_are_the_computed_ones() -> None:
 
 
 def test_readme_documents_az_ml_job_create() -> None:
-    assert readme_commands("az ml job create"), "README.md must show `az ml job create`"
+    assert readme_commands("az ml job create"), "README.md and docs/ must show `az ml job create`"

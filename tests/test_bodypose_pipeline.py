@@ -1,4 +1,5 @@
-"""The whole BodyPose pipeline runs locally from its YAML: real step code, TAO stand-ins, local HTTP.
+"""The whole BodyPose pipeline runs locally from its YAML: `tao-aml rehearse` (real step code, TAO simulated)
+on generated COCO data; the other tests download from a real HTTP server on 127.0.0.1.
 
 Each step reads what the one before it wrote, through the bindings of pipeline_component.yml; the
 bpnet stand-in resolves every image and mask path of the TFRecords as root_data_path + path, so a
@@ -6,8 +7,6 @@ data root that does not find both the (read-only) images and the (converter-writ
 """
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,16 @@ import yaml
 
 from coco_fixtures import make_coco, make_coco_zips
 from http_server import add_ngc_model
-from standins import invocations, standin_path, status_lines
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
 from tao_aml.profiles import profile_assignments
+from tao_aml.rehearse import rehearse
+from tao_aml.simulate import environment_path, invocations, status_lines
 from tao_aml.steps.spec_templates import SHIPPED
 
 MODEL = "nvidia/tao/bodyposenet:trainable_v1.0"
 # The smoke profile users run first, with INT8 (calibration exercised) on fewer images than the test set holds.
 SMALL = profile_assignments(Pipeline.load("bodypose"), "smoke") + ["calibration_images=3", "engine_precision=int8"]
-
-
-def environment_path(environment: str) -> list[str]:
-    # `python` in a command is this interpreter, as it is the environment's in Azure ML.
-    return ([standin_path("tf1")] if environment == "tao_tf1" else []) + [os.path.dirname(sys.executable)]
 
 
 @pytest.fixture
@@ -56,10 +51,11 @@ def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> Loca
     )
 
 
-def test_bodypose_pipeline_end_to_end(tmp_path: Path, served) -> None:
-    server, downloads = served
-    run = runner(tmp_path, server, [*downloads, "train.optimizer.momentum=0.8"])
-    steps = {step.name: step for step in run.run()}
+def test_bodypose_pipeline_end_to_end(tmp_path: Path) -> None:
+    """`tao-aml rehearse bodypose` on generated COCO data: 8 training and 4 validation images."""
+    done = rehearse(Pipeline.load("bodypose"), [*SMALL, "train.optimizer.momentum=0.8"], {}, tmp_path / "rehearsal",
+                    sample=8, progress=lambda line: None, env={"TAO_STANDIN_LOG": str(tmp_path / "tao.jsonl")})
+    steps = {step.name: step for step in done.runs}
 
     calls = invocations(tmp_path / "tao.jsonl")
     assert [(c["family"], c["task"]) for c in calls] == [

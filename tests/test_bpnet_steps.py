@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from coco_fixtures import make_coco
-from standins import invocations, use_standins
+from tao_aml.simulate import invocations, use_standins
 from tao_aml.spec_check import check_spec
 from tao_aml.steps.bpnet import dataset_convert, export, inference, specs, train
 from tao_aml.steps.spec_templates import SHIPPED
@@ -85,7 +85,7 @@ def coco(tmp_path: Path) -> Path:
 
 
 def test_train_refuses_a_dataset_without_tfrecords(tmp_path: Path, coco: Path, caplog, monkeypatch) -> None:
-    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    use_standins(monkeypatch.setenv, "tf1", tmp_path / "tao.jsonl")
     (tmp_path / "empty").mkdir()
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "model.tlt").write_text("weights")
@@ -123,7 +123,7 @@ def test_inference_needs_both_input_dimensions(tmp_path: Path, coco: Path, caplo
 
 
 def test_without_spec_dir_every_template_comes_from_the_shipped_folder(tmp_path: Path, monkeypatch, caplog) -> None:
-    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    use_standins(monkeypatch.setenv, "tf1", tmp_path / "tao.jsonl")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "bpnet_model.hdf5").write_text("weights")
     caplog.set_level("INFO")
@@ -154,7 +154,7 @@ def test_export_writes_taos_model_and_the_sdk_compatible_one(tmp_path: Path, mon
     import onnx
     import onnxruntime
 
-    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    use_standins(monkeypatch.setenv, "tf1", tmp_path / "tao.jsonl")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "bpnet_model.hdf5").write_text("weights")
     (tmp_path / "cal" / "images").mkdir(parents=True)
@@ -192,7 +192,7 @@ def test_steps_after_export_run_taos_model_with_the_spec_it_was_trained_with(tmp
                                                                              monkeypatch) -> None:
     """evaluate and inference take tao/model.engine (model_info.json) and the train spec the export passed on,
     which is the retrain step's (its epochs and overrides), not the template."""
-    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    use_standins(monkeypatch.setenv, "tf1", tmp_path / "tao.jsonl")
     retrained = tmp_path / "model"
     (retrained / "specs").mkdir(parents=True)
     (retrained / "bpnet_model.hdf5").write_text("weights")
@@ -218,7 +218,7 @@ def test_steps_after_export_run_taos_model_with_the_spec_it_was_trained_with(tmp
 
 
 def test_taos_inferencer_refuses_the_sdk_compatible_engine(tmp_path: Path, coco: Path, monkeypatch, caplog) -> None:
-    use_standins(monkeypatch, "tf1", tmp_path / "tao.jsonl")
+    use_standins(monkeypatch.setenv, "tf1", tmp_path / "tao.jsonl")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "bpnet_model.hdf5").write_text("weights")
     assert export.main(export_argv(tmp_path, "--data_type", "fp16")) == 0

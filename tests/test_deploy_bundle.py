@@ -20,9 +20,9 @@ import yaml
 
 import nvinfer_decode
 from model_fixtures import NODE, bodypose_outputs, detectnet_v2_outputs, facenet_args, facenet_outputs
-from standins import onnx_models
 from tao_aml.cli import main
 from tao_aml.serve.detectnet_v2 import Decoder
+from tao_aml.simulate import onnx_models
 from tao_aml.steps import onnx_graph, portable_specs, prototext, register_model
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import tf1_validator
@@ -281,7 +281,7 @@ def tao_boxes(model: Path, cov: np.ndarray, bbox: np.ndarray) -> list[tuple]:
     card = json.loads((model / "model_card.json").read_text())
     classes = card["postprocessing"]["classes"]
     [found] = Decoder(card["postprocessing"]).decode(cov[None], bbox[None])
-    return sorted((classes.index(d.label), d.confidence, d.x1, d.y1, d.x2, d.y2) for d in found)
+    return sorted((classes.index(d.label), d.score, d.x1, d.y1, d.x2, d.y2) for d in found)
 
 
 def corners(found: list[tuple]) -> list[tuple]:

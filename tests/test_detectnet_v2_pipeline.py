@@ -1,19 +1,19 @@
 """DetectNet_v2 on your own KITTI data: the data step's checks, and the whole pipeline locally with the
-TAO stand-ins (three classes, per-class overrides, QAT through export and engine)."""
+TAO simulated: `tao-aml rehearse` on a user's KITTI folder (three classes, per-class overrides, QAT through
+export and engine)."""
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from http_server import add_ngc_model
-from kitti_fixtures import CLASSES, kitti_line, make_kitti
-from standins import invocations, standin_path
-from tao_aml.local_run import LocalRunner, StepFailed
-from tao_aml.pipelines import Pipeline, resolve_settings
+from tao_aml.local_run import StepFailed
+from tao_aml.pipelines import Pipeline
 from tao_aml.profiles import profile_assignments
+from tao_aml.rehearse import rehearse
+from tao_aml.simulate import invocations
+from tao_aml.simulate.data import KITTI_CLASSES as CLASSES
+from tao_aml.simulate.data import kitti_line, make_kitti
 from tao_aml.steps import detectnet_v2_schema, kitti_prepare, prototext
 from tao_aml.steps.spec_templates import SHIPPED
 
@@ -24,22 +24,12 @@ SMALL = profile_assignments(Pipeline.load("detectnet_v2"), "smoke") + [
 ROOTS = {"tfrecords": "DatasetExportConfig", "inference": "Inference"}
 
 
-def environment_path(environment: str) -> list[str]:
-    stand_ins = {"tao_tf1": [standin_path("tf1")], "tao_deploy": [standin_path("deploy")]}.get(environment, [])
-    return [*stand_ins, os.path.dirname(sys.executable)]
-
-
-def run_pipeline(tmp_path: Path, http_server, assignments: list[str]) -> dict:
-    add_ngc_model(http_server, MODEL, {"pretrained_detectnet_v2_vresnet18/resnet18.hdf5": b"backbone weights"})
+def run_pipeline(tmp_path: Path, assignments: list[str]) -> dict:
+    """`tao-aml rehearse detectnet_v2 --input kitti_data=...` on a user's 12 images with a class not trained."""
     data = make_kitti(tmp_path / "mydata", extra_class="van")
-    pipeline = Pipeline.load("detectnet_v2")
-    runner = LocalRunner(
-        pipeline, resolve_settings(pipeline, SMALL + assignments), tmp_path / "run",
-        data_inputs={"kitti_data": data},
-        env={"TAO_AML_NGC_API_BASE": http_server.base_url, "TAO_STANDIN_LOG": str(tmp_path / "tao.jsonl")},
-        path_for_environment=environment_path,
-    )
-    return {step.name: step for step in runner.run()}
+    done = rehearse(Pipeline.load("detectnet_v2"), SMALL + assignments, {"kitti_data": data}, tmp_path / "rehearsal",
+                    progress=lambda line: None, env={"TAO_STANDIN_LOG": str(tmp_path / "tao.jsonl")})
+    return {step.name: step for step in done.runs}
 
 
 def written_specs(steps: dict) -> list[Path]:
@@ -47,8 +37,8 @@ def written_specs(steps: dict) -> list[Path]:
             for spec in folder.glob("specs/detectnet_v2_*.txt")]
 
 
-def test_pipeline_end_to_end_with_three_classes_qat_and_per_class_overrides(tmp_path: Path, http_server) -> None:
-    steps = run_pipeline(tmp_path, http_server, [
+def test_pipeline_end_to_end_with_three_classes_qat_and_per_class_overrides(tmp_path: Path) -> None:
+    steps = run_pipeline(tmp_path, [
         "qat=true", "engine_precision=int8",
         "train.cost_function_config.target_classes[car].class_weight=4.0",
         "train.postprocessing_config.target_class_config[pedestrian].value.clustering_config.dbscan_eps=0.25",
@@ -118,9 +108,9 @@ def Image_size(path: Path) -> tuple:
         return image.size
 
 
-def test_qat_needs_an_int8_engine(tmp_path: Path, http_server) -> None:
+def test_qat_needs_an_int8_engine(tmp_path: Path) -> None:
     with pytest.raises(StepFailed) as failed:
-        run_pipeline(tmp_path, http_server, ["qat=true", "engine_precision=fp16"])
+        run_pipeline(tmp_path, ["qat=true", "engine_precision=fp16"])
     assert failed.value.step == "engine"
     assert "a QAT model builds only INT8 engines" in failed.value.log.read_text()
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from standins import invocations, use_standins
+from tao_aml.simulate import invocations, use_standins
 from tao_aml.steps import tao
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import dataset_convert, evaluate, prune, train
@@ -18,7 +18,7 @@ SPECS = REPO / "src" / "tao_aml" / "templates" / "facenet"
 @pytest.fixture
 def data(tmp_path: Path, monkeypatch) -> dict[str, Path]:
     """Folders laid out as the converter, dataset_convert and NGC steps leave them."""
-    use_standins(monkeypatch, "tf1")
+    use_standins(monkeypatch.setenv, "tf1")
     folders = {}
     for split in ("train", "val"):
         kitti = tmp_path / f"kitti_{split}"
@@ -136,7 +136,7 @@ def test_tao_not_on_path_says_which_environment(tmp_path, monkeypatch) -> None:
 
 
 def test_without_spec_dir_the_shipped_template_is_read(tmp_path, monkeypatch, caplog) -> None:
-    use_standins(monkeypatch, "tf1")
+    use_standins(monkeypatch.setenv, "tf1")
     kitti = tmp_path / "kitti"
     (kitti / "images").mkdir(parents=True)
     (kitti / "labels").mkdir()
@@ -175,7 +175,7 @@ def engine(tmp_path: Path, monkeypatch) -> Path:
     folder.mkdir()
     (folder / "model.engine").write_text('{"kind": "engine", "data_type": "fp16", "max_batch_size": 2}')
     deploy_bundle.write_engine_info(str(folder), str(folder / "model.engine"), "fp16", 2, None)
-    use_standins(monkeypatch, "deploy", tmp_path / "tao.jsonl")
+    use_standins(monkeypatch.setenv, "deploy", tmp_path / "tao.jsonl")
     return folder
 
 

@@ -1,4 +1,5 @@
-"""The whole FaceNet pipeline runs locally from its YAML: real step code, TAO stand-ins, local HTTP.
+"""The whole FaceNet pipeline runs locally from its YAML: `tao-aml rehearse` (real step code, TAO simulated)
+on generated WIDER data; a provided data folder skips the download (real HTTP on 127.0.0.1).
 
 Each step reads what the one before it wrote, through the bindings of pipeline_component.yml, so a
 wrong folder layout or a misnamed output fails here rather than on a GPU node.
@@ -6,19 +7,18 @@ wrong folder layout or a misnamed output fails here rather than on a GPU node.
 
 import hashlib
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from http_server import add_ngc_model
-from standins import invocations, standin_path, status_lines
 from tao_aml.cli import main
 from tao_aml.local_run import LocalRunner, StepFailed
 from tao_aml.pipelines import Pipeline, resolve_settings
 from tao_aml.profiles import profile_assignments
+from tao_aml.rehearse import rehearse
+from tao_aml.simulate import environment_path, invocations, status_lines
 from tao_aml.steps import prototext
 from tao_aml.steps.detectnet_v2 import tf1_validator
 from tao_aml.steps.spec_templates import SHIPPED
@@ -30,12 +30,6 @@ MODEL = "nvidia/tao/facenet:unpruned_v2.0"
 SMALL = profile_assignments(Pipeline.load("facenet"), "smoke") + [
     "image_width=160", "image_height=96", "train_epochs=2", "retrain_epochs=2", "engine_precision=int8",
 ]
-
-
-def environment_path(environment: str) -> list[str]:
-    # `python` in a command is this interpreter, as it is the environment's in Azure ML.
-    stand_ins = {"tao_tf1": [standin_path("tf1")], "tao_deploy": [standin_path("deploy")]}.get(environment, [])
-    return [*stand_ins, os.path.dirname(sys.executable)]
 
 
 @pytest.fixture
@@ -62,12 +56,16 @@ def runner(tmp_path: Path, server, assignments, data_inputs=None, **env) -> Loca
     )
 
 
-def test_facenet_pipeline_end_to_end(tmp_path: Path, served) -> None:
-    server, downloads = served
+def rehearsed(tmp_path: Path, assignments: list[str], **env: str) -> dict:
+    """`tao-aml rehearse facenet` on generated WIDER data, 10 training and 5 validation images."""
+    done = rehearse(Pipeline.load("facenet"), SMALL + assignments, {}, tmp_path / "rehearsal", sample=10,
+                    progress=lambda line: None, env={"TAO_STANDIN_LOG": str(tmp_path / "tao.jsonl"), **env})
+    return {step.name: step for step in done.runs}
+
+
+def test_facenet_pipeline_end_to_end(tmp_path: Path) -> None:
     store = (tmp_path / "mlruns").as_uri()
-    run = runner(tmp_path, server, [*downloads, "train.training_config.checkpoint_interval=1"],
-                 MLFLOW_TRACKING_URI=store)
-    steps = {step.name: step for step in run.run()}
+    steps = rehearsed(tmp_path, ["train.training_config.checkpoint_interval=1"], MLFLOW_TRACKING_URI=store)
 
     assert list(steps)[:2] == ["download_wider", "convert_train"]
     calls = [(c["kind"], c["task"]) for c in invocations(tmp_path / "tao.jsonl")]
@@ -195,11 +193,9 @@ def assert_predicts(model: Path, images: Path, out: Path) -> None:
     assert face["label"] == "face" and face["box"] == pytest.approx([40.0, 24.0, 120.0, 72.0], abs=1e-3)
 
 
-def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path, served) -> None:
-    server, downloads = served
-    run = runner(tmp_path, server, downloads, TAO_STANDIN_FAIL_TASK="prune")
+def test_a_failing_tao_task_stops_the_pipeline_with_its_message(tmp_path: Path) -> None:
     with pytest.raises(StepFailed) as failure:
-        run.run()
+        rehearsed(tmp_path, [], TAO_STANDIN_FAIL_TASK="prune")
     assert failure.value.step == "prune"
     log = failure.value.log.read_text()
     assert "detectnet_v2 prune failed" in log
@@ -219,14 +215,12 @@ def test_provided_wider_data_skips_the_download(tmp_path: Path, served) -> None:
 
 
 
-def test_an_engine_that_loses_more_than_max_engine_map_drop_stops_before_the_model(tmp_path: Path, served) -> None:
+def test_an_engine_that_loses_more_than_max_engine_map_drop_stops_before_the_model(tmp_path: Path) -> None:
     """The stand-in INT8 engine scores 49 against the .hdf5 model's 50: a limit of 0.5 points fails the run."""
-    server, downloads = served
-    run = runner(tmp_path, server, [*downloads, "max_engine_map_drop=0.5"])
     with pytest.raises(StepFailed) as failure:
-        run.run()
+        rehearsed(tmp_path, ["max_engine_map_drop=0.5"])
     assert failure.value.step == "register_model"
     assert "scores eval/mAP 49, 1 below the pruned + retrained model's 50" in failure.value.log.read_text()
-    report = tmp_path / "run" / "report" / "report" / "report.json"
-    assert json.loads(report.read_text())["engine_check"]["drop"] == 1.0  # the report says why
-    assert not (tmp_path / "run" / "register_model" / "model" / "model_card.json").exists()
+    run = tmp_path / "rehearsal" / "run"
+    assert json.loads((run / "report" / "report" / "report.json").read_text())["engine_check"]["drop"] == 1.0
+    assert not (run / "register_model" / "model" / "model_card.json").exists()

@@ -56,7 +56,7 @@ def test_dry_run_prints_the_estimates_and_their_total(tmp_path: Path, fake_azure
     assert submit(REPO, tmp_path, "facenet", "--dry-run") == 0
     out = capsys.readouterr().out
     assert "tao_detectnet_v2_train, on gpu-cluster, 1 node x 1 GPU, 80 epochs, ~" in out and " GPU-h\n" in out
-    assert "estimated GPU-hours: " in out and "src/tao_aml/gpu_time.py" in out
+    assert "estimated GPU-hours used: " in out and "src/tao_aml/gpu_time.py" in out
 
 
 def test_report_prints_measured_beside_estimated(tmp_path: Path) -> None:

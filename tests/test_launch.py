@@ -2,11 +2,12 @@
 
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from standins import STANDINS, invocations, status_lines
+from tao_aml.simulate import RUNNERS, invocations, status_lines
 from tao_aml.steps import launch
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import train
@@ -21,7 +22,7 @@ def tao_log(tmp_path, monkeypatch) -> Path:
     log = tmp_path / "tao.jsonl"
     monkeypatch.setenv("TAO_STANDIN_LOG", str(log))
     # Where `python -m nvidia_tao_tf1.cv.<family>.scripts.train` finds the runner stand-ins.
-    monkeypatch.setenv("PYTHONPATH", str(STANDINS / "python"))
+    monkeypatch.setenv("PYTHONPATH", str(RUNNERS))
     return log
 
 
@@ -94,7 +95,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_on_the_same_folder(data, 
     args[args.index("--epochs") + 1] = "3"
     monkeypatch.setenv("TAO_STANDIN_KILL_AFTER_EPOCHS", "1")
     assert train.main(args) == 2  # the node was taken after one epoch
-    assert launch.latest_checkpoint(str(results))[0] == 1
+    assert launch.find_checkpoints(str(results)).epoch == 1
     monkeypatch.delenv("TAO_STANDIN_KILL_AFTER_EPOCHS")
     assert train.main(args) == 0
     assert epochs_run(results) == [0, 1, 2]  # epoch 0 once, then only the remaining ones
@@ -131,3 +132,60 @@ def test_mpi_variables_that_are_not_numbers() -> None:
         launch.mpi_world({"OMPI_COMM_WORLD_RANK": "x"})
     assert launch.mpi_world({}) is None
     assert launch.mpi_world({"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "8"}) == launch.World(1, 8, 0, 1)
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def killed_after_two_of_three(data, results: Path, monkeypatch, *extra: str) -> list[str]:
+    args = train_args(data, results, "--overrides", EVERY_EPOCH, *extra)
+    args[args.index("--epochs") + 1] = "3"
+    monkeypatch.setenv("TAO_STANDIN_KILL_AFTER_EPOCHS", "2")
+    assert train.main(args) == 2
+    monkeypatch.delenv("TAO_STANDIN_KILL_AFTER_EPOCHS")
+    return args
+
+
+def test_a_checkpoint_cut_short_is_set_aside_and_the_one_before_resumed(data, tmp_path, monkeypatch, tao_log,
+                                                                         caplog):
+    caplog.set_level(logging.INFO)
+    results = tmp_path / "results"
+    args = killed_after_two_of_three(data, results, monkeypatch)
+    truncate(results / "model.epoch-2.ckzip")  # the node was lost while TAO wrote it
+    assert train.main(args) == 0  # TAO itself would stop: "The zipfile extracted was corrupt"
+    assert epochs_run(results) == [0, 1, 1, 2]
+    assert f"checkpoint model.epoch-2.ckzip in {results} cannot be resumed from: not a complete zip" in caplog.text
+    assert "resuming from checkpoint model.epoch-1.ckzip (epoch 1)" in caplog.text
+    assert sorted(p.name for p in (results / launch.SET_ASIDE).iterdir()) == ["model.epoch-2.ckzip",
+                                                                             "model.epoch-2.hdf5"]
+    assert launch.find_checkpoints(str(results)).epoch == 3
+
+
+def test_no_readable_checkpoint_starts_again_with_a_warning(data, tmp_path, monkeypatch, tao_log, caplog):
+    results = tmp_path / "results"
+    args = killed_after_two_of_three(data, results, monkeypatch)
+    truncate(results / "model.epoch-2.ckzip")
+    (results / "model.epoch-1.ckzip").write_bytes(b"")
+    assert train.main(args) == 0
+    assert epochs_run(results) == [0, 1, 0, 1, 2]
+    assert f"no checkpoint in {results} can be resumed from: training starts again from epoch 0" in caplog.text
+
+
+def test_resume_from_skips_a_damaged_checkpoint_and_refuses_a_folder_of_damaged_ones(data, tmp_path, monkeypatch,
+                                                                                    tao_log, caplog):
+    earlier = tmp_path / "earlier"
+    killed_after_two_of_three(data, earlier, monkeypatch)
+    with zipfile.ZipFile(earlier / "model.epoch-2.ckzip", "w") as archive:  # a zip, but not TF's checkpoint
+        archive.writestr("notes.txt", "hello")
+    fresh = train_args(data, tmp_path / "fresh", "--overrides", EVERY_EPOCH, "--resume_from", str(earlier))
+    fresh[fresh.index("--epochs") + 1] = "3"
+    assert train.main(fresh) == 0
+    assert epochs_run(tmp_path / "fresh") == [1, 2]
+    assert f"model.epoch-2.ckzip in {earlier} cannot be resumed from: it holds no model.ckpt-2.index and " \
+           "model.ckpt-2.data-*" in caplog.text
+    truncate(earlier / "model.epoch-1.ckzip")
+    assert train.main(train_args(data, tmp_path / "other", "--resume_from", str(earlier))) == 2
+    assert f"--resume_from {earlier} holds no readable TAO checkpoint (model.epoch-N.*) (model.epoch-2.ckzip: it " \
+           "holds no model.ckpt-2.index" in caplog.text
+    assert "model.epoch-1.ckzip: not a complete zip" in caplog.text

@@ -25,11 +25,11 @@ import pytest
 
 from coco_fixtures import make_coco_zips
 from http_server import add_ngc_model
-from standins import invocations, standin_path
 from tao_aml.cli import build_parser, main
 from tao_aml.local_run import Docker, LocalRunner, check_local, local_inputs
 from tao_aml.pipelines import Pipeline, resolve_settings
 from tao_aml.profiles import profile_assignments
+from tao_aml.simulate import invocations, standin_path
 from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -354,14 +354,16 @@ def test_a_data_input_from_this_machine_replaces_the_download(
 @pytest.mark.parametrize(
     ("extra", "code", "message"),
     [
-        (["--set", "train_epoch=3"], 2, "--set train_epoch: no pipeline input 'train_epoch'; inputs: gpu_compute"),
-        (["--set", "train.training_config.num_epoch=3"], 2, "--set train.: "),
+        (["--set", "train_epoch=3"], 2, "--set train_epoch: no pipeline input 'train_epoch'; did you mean "
+                                        "train_epochs? (pipeline inputs: gpu_compute"),
+        (["--set", "train.training_config.num_epoch=3"], 2, "--set train.training_config.num_epoch=3: num_epoch is "
+                                                             "not a field of training_config"),
         (["--set", "nodes=2"], 2, "--set nodes=2: a local run has this one machine"),
         (["--set", "spot=true"], 2, "--set spot: a setting of Azure ML runs (tao-aml submit), not of a local run"),
         (["--from", "trian"], 2, "--from trian: no step 'trian' in facenet; its steps, in the order they run: "
                                  "download_wider, convert_train"),
         (["--input", "wider_data=/no/such/folder"], 2, "--input wider_data=/no/such/folder: no such folder"),
-        (["--input", "key=/tmp"], 2, "--input key: not a data input of facenet; data inputs: specs, wider_data"),
+        (["--input", "key=/tmp"], 2, "--input key: no data input 'key' in facenet (data inputs: specs, wider_data)"),
         (["--profile", "quick"], 2, "no profile 'quick'; profiles: full, smoke"),
     ],
 )
@@ -438,19 +440,73 @@ def test_a_local_mlflow_store_is_named_by_its_path_and_mounted(
     assert not any(arg.startswith("MLFLOW_TRACKING_URI=") for arg in argv)
 
 
+# A step that has started a TAO process and stops on Ctrl-C as TAO's Python does; it installs its own SIGINT
+# handler, so it gets SIGINT even where the test runs with SIGINT ignored (a background job inherits that).
+STEP_WITH_A_CHILD = r"""
+import os, signal, subprocess, sys, time
+folder = sys.argv[1]
+child = subprocess.Popen(["sleep", "300"])
+
+
+def stopped(number, frame):
+    with open(os.path.join(folder, "got"), "w") as handle:
+        handle.write(signal.Signals(number).name)
+    sys.exit(130)
+
+
+signal.signal(signal.SIGINT, stopped)
+with open(os.path.join(folder, "child.pid"), "w") as handle:
+    handle.write(str(child.pid))
+time.sleep(300)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether a process is still there (a zombie waiting to be reaped is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_ctrl_c_stops_the_step_and_leaves_it_unfinished(tmp_path: Path) -> None:
     def progress(line: str) -> None:
-        if "running for" in line:
+        if "running for" in line and (tmp_path / "child.pid").exists():
             raise KeyboardInterrupt  # as if Ctrl-C reached only `tao-aml run` (kill -INT)
 
+    script = tmp_path / "step.py"
+    script.write_text(STEP_WITH_A_CHILD)
     pipeline = Pipeline.load("facenet")
-    runner = LocalRunner(pipeline, resolve_settings(pipeline, []), tmp_path, progress=progress, heartbeat_s=0.2)
-    launch = dataclasses.replace(runner.launch(pipeline.component.jobs["download_wider"]), command="sleep 30")
-    started = time.monotonic()
+    runner = LocalRunner(pipeline, resolve_settings(pipeline, []), tmp_path, progress=progress, heartbeat_s=0.05)
+    launch = dataclasses.replace(runner.launch(pipeline.component.jobs["download_wider"]),
+                                 command=shlex.join([sys.executable, str(script), str(tmp_path)]))
     with pytest.raises(KeyboardInterrupt):
         runner.execute(launch, "[1/19] download_wider", keep=False)
-    assert time.monotonic() - started < 9  # the step got SIGINT, not 30 s of waiting
-    assert json.loads((launch.folder / "step.json").read_text())["status"] == "failed"
+    assert (tmp_path / "got").read_text() == "SIGINT"  # the step was told first, as TAO is by a terminal's Ctrl-C
+    assert not alive(int((tmp_path / "child.pid").read_text()))  # and nothing of it is left running
+    state = json.loads((launch.folder / "step.json").read_text())
+    assert state["status"] == "failed" and state["interrupted"] is True
+
+
+def test_no_docker_says_in_one_line_what_this_machine_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """No TAO CLI on PATH, and a `python` for the steps that cannot import OpenCV (the WIDER converter's)."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "cv2.py").write_text("raise ImportError('No module named cv2')\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    executable(bin_dir / "python", f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{shadow}" exec {sys.executable} "$@"\n')
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"]))
+    workdir = tmp_path / "work"
+    assert main(["run", "facenet", "--local", "--no-docker", "--workdir", str(workdir), "--root", str(REPO)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --no-docker needs this machine to be the TAO environment: ")
+    assert "`detectnet_v2` (TAO 5.0's CLI, which steps of tao_tf1 run) is not on PATH" in err
+    assert "the steps of tao_data cannot start: `python` (" in err and "cannot import cv2: ImportError" in err
+    assert "tao-aml rehearse" in err
+    assert sorted(path.name for path in workdir.iterdir()) == ["run.json", "run.lock"]  # no step started
 
 
 def test_a_long_step_shows_its_elapsed_time_and_last_log_line(tmp_path: Path) -> None:
@@ -466,7 +522,7 @@ def test_a_long_step_shows_its_elapsed_time_and_last_log_line(tmp_path: Path) ->
 
 
 def readme_run_commands() -> list[list[str]]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "workstation.md").read_text(encoding="utf-8")
     section = text.split("## Running on a TAO workstation", 1)[1].split("\n## ", 1)[0]
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", section, re.S):

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 import real_world_fixtures as real
-from standins import use_standins
 from tao_aml.pipelines import SettingError
+from tao_aml.simulate import use_standins
 from tao_aml.steps import coco_calibration, coco_subset, kitti_prepare, register_model, spec_edit
 from tao_aml.steps import wider_to_kitti as w2k
 from tao_aml.steps.common import StepError
@@ -90,7 +90,7 @@ def test_nvidias_kitti_labels_pass_dataset_convert_as_they_pass_taos(tmp_path: P
     data = real.write_kitti(tmp_path / "kitti", real.NVIDIA_KITTI_LABELS)
     assert kitti.check_folder(str(data), ".png") == {
         "images": 3, "objects": 13, "objects_per_class": real.NVIDIA_KITTI_CLASSES, "skipped_by_tao": 0}
-    use_standins(monkeypatch, "tf1")
+    use_standins(monkeypatch.setenv, "tf1")
     assert dataset_convert.main(["--spec_dir", str(FACENET_SPECS), "--spec_file", "facenet_tfrecords_kitti_train.txt",
                                  "--kitti_dir", str(data), "--output_dir", str(tmp_path / "records")]) == 0
 

@@ -31,9 +31,9 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline.transport import RequestsTransport
 
 from http_server import add_ngc_model
-from standins import invocations
 from tao_aml.cli import main
 from tao_aml.secret_rules import environment_problems, shown_command, shown_input
+from tao_aml.simulate import invocations
 from tao_aml.steps import ngc_model, secret_refs
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import prune

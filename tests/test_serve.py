@@ -1,6 +1,6 @@
 """DetectNet_v2 decoding and `tao-aml predict`, on small ONNX models with FaceNet's tensors and planted boxes.
 
-The coverage and bbox grids of each model are built from known boxes (standins/onnx_models.py: TAO's ltrb
+The coverage and bbox grids of each model are built from known boxes (tao_aml/simulate/onnx_models.py: TAO's ltrb
 encoding around each cell centre); decoding them with the model card's parameters must give the boxes back
 to the pixel, with the inference spec's thresholds honoured.
 """
@@ -20,11 +20,11 @@ from PIL import Image
 
 from azure_recorder import FakeAzure, FakeMLClient, fake_azure  # noqa: F401  (fixture)
 from model_fixtures import detectnet_v2_outputs, facenet_args, facenet_outputs
-from standins import onnx_models
-from standins.onnx_models import Box
 from tao_aml.cli import main
 from tao_aml.serve.detectnet_v2 import Decoder, dbscan_labels
 from tao_aml.serve.runtime import PredictError, TritonModel, load_card
+from tao_aml.simulate import onnx_models
+from tao_aml.simulate.onnx_models import Box
 from tao_aml.steps import register_model
 
 W, H = 160, 96
@@ -49,7 +49,7 @@ def run_model(tmp_path: Path, boxes: list[Box], classes: int = 1, cells: int | N
 
 
 def as_boxes(found) -> list[tuple]:  # type: ignore[no-untyped-def]
-    return [(d.label, round(d.confidence, 4), round(d.x1, 3), round(d.y1, 3), round(d.x2, 3), round(d.y2, 3))
+    return [(d.label, round(d.score, 4), round(d.x1, 3), round(d.y1, 3), round(d.x2, 3), round(d.y2, 3))
             for d in found]
 
 

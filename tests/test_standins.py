@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from standins import invocations, onnx_models, standin_env, status_lines
+from tao_aml.simulate import invocations, onnx_models, standin_env, status_lines
 
 KEY = "nvidia_tlt"
 FRAMES = ["000001", "000002", "000003", "000004"]

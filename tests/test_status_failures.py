@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from standins import use_standins
+from tao_aml.simulate import use_standins
 from tao_aml.steps import tao, tracking
 from tao_aml.steps.detectnet_v2 import prune
 
@@ -67,7 +67,7 @@ exit 255
 
 def test_a_failing_step_exits_non_zero_with_tao_failure_in_its_error_output(tmp_path: Path, monkeypatch,
                                                                             caplog) -> None:
-    use_standins(monkeypatch, "tf1")
+    use_standins(monkeypatch.setenv, "tf1")
     monkeypatch.setenv("TAO_STANDIN_FAIL_TASK", "prune")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tracking.reset()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
+from doc_commands import shown_commands
 from tao_aml.cli import main
 from tao_aml.submit import build_job, sent_computes
 from tao_aml.workspace import WorkspaceError, resolve_target
@@ -202,7 +201,7 @@ def test_workspace_fields_come_from_flags_then_config_then_environment(tmp_path:
 def test_config_without_a_workspace_field_names_it(tmp_path: Path) -> None:
     path = tmp_path / "partial.json"
     path.write_text(json.dumps({"subscription_id": "s", "resource_group": "g"}))
-    with pytest.raises(WorkspaceError, match="missing workspace_name.*--workspace.*AZUREML_WORKSPACE_NAME"):
+    with pytest.raises(WorkspaceError, match="partial.json has no workspace_name.*--workspace.*AZUREML_WORKSPACE_NAME"):
         resolve_target(str(path), environ={}, cwd=tmp_path / "empty")
 
 
@@ -223,12 +222,9 @@ def test_scripts_submit_is_the_same_command(tmp_path: Path) -> None:
 
 
 def readme_submit_commands() -> list[list[str]]:
-    """`tao-aml submit ...` and `python scripts/submit.py ...` lines of README.md, as argument lists."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    """`tao-aml submit ...` and `python scripts/submit.py ...` lines of README.md and docs/, as argument lists."""
     commands = []
-    for line in (line for block in blocks for line in block.replace("\\\n", " ").splitlines()):
-        tokens = shlex.split(line.split("&&")[-1].split("#")[0])
+    for tokens in (shown.tokens for shown in shown_commands()):
         if tokens and tokens[0].endswith("tao-aml") and tokens[1:2] == ["submit"]:
             commands.append(tokens[2:])
         elif tokens[:2] == ["python", "scripts/submit.py"] and "..." not in tokens:
@@ -242,6 +238,9 @@ def test_readme_submit_commands(
 ) -> None:
     """Each documented command runs as shown, from a folder holding Studio's config.json."""
     monkeypatch.chdir(tmp_path)
+    if "--resume-from" in args:  # the earlier job whose train and retrain wrote checkpoints
+        earlier = args[args.index("--resume-from") + 1]
+        fake_azure.pipeline_job(earlier, {"main.train": f"{earlier}_train", "main.retrain": f"{earlier}_retrain"})
     if "--stream" in args:  # the completed job's model is registered: the service lists its steps and card
         fake_azure.pipeline_job("tao_job_1", {"main.register_model": "tao_job_1_register_model"})
         card = {"name": f"tao-{args[0]}", "tags": {"family": args[0]}}
@@ -251,4 +250,4 @@ def test_readme_submit_commands(
 
 
 def test_readme_documents_the_submitter() -> None:
-    assert readme_submit_commands(), "README.md must show `tao-aml submit`"
+    assert readme_submit_commands(), "README.md and docs/ must show `tao-aml submit`"

@@ -1,11 +1,12 @@
 """`tao-aml`: validate the repository, submit pipelines, publish assets, register models, create clusters.
 
 Exit codes: 0 success; 1 problems found by `validate`, or the job failed or was canceled while
-`--stream` followed it, or a step (or an image build) of `run --local` failed; 2 a usage or setting
+`--stream` followed it, or a step (or an image build) of `run --local` or `rehearse` failed; 2 a usage or setting
 error (unknown `--set` name, wrong type, a version that must be bumped, an asset a registry cannot
 take, a model with no name or a taken model version, a `--workdir` that cannot hold the run); 3
 workspace, sign-in or compute problem, or a job with no model to register (not completed, no
-register_model step, no model card), or `docker` missing or not answering for `run --local`; 130
+register_model step, no model card), or `docker` missing or not answering for `run --local` (with
+--no-docker: a TAO CLI or a module the steps import missing); 130
 Ctrl-C while streaming (the job keeps running) or during `run --local` (the same command continues).
 `predict`, `triton` and `deploy` exit 2 on bad input (an image, a model asset, an ONNX model, an
 endpoint setting or a model that is not a Triton model) and 3 on a workspace or endpoint problem.
@@ -19,7 +20,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from . import __version__, gpu_time
+from . import __version__, gpu_time, run_cost
 from .pipelines import REPO_ROOT, SettingError
 from .steps.cli_types import of_kind
 
@@ -93,13 +94,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"  {step.name:<{width}}  " + ", ".join(step.details()))
     estimated = [step.gpu_hours for step in built.steps if step.gpu_hours is not None]
     if estimated:
-        print(f"estimated GPU-hours: {sum(estimated):.3g} (guesses in src/tao_aml/gpu_time.py, for an A100 unless "
-              "--serverless names another size; the run report prints the measured ones beside them)")
-        if args.pipeline in gpu_time.USER_DATASET_PIPELINES and not built.inputs.get(gpu_time.LIMIT_INPUT):
-            assumed = gpu_time.ASSUMED_USER_IMAGES
-            print(f"  your data set's size is unknown before it is read: the estimate ASSUMES {assumed['train']:,} "
-                  f"training and {assumed['val']:,} validation images (KITTI's size); --set images_per_split=N "
-                  "estimates N per split")
+        print(f"estimated GPU-hours used: {sum(estimated):.3g} (guesses in src/tao_aml/gpu_time.py for each step's "
+              "GPU, an A100 where the size is unknown; the run report prints the measured ones beside them)")
+    print("\n".join(run_cost.lines(built.steps, Path(args.root))))
+    if args.pipeline in gpu_time.USER_DATASET_PIPELINES and not built.inputs.get(gpu_time.LIMIT_INPUT):
+        assumed = gpu_time.ASSUMED_USER_IMAGES
+        print(f"  your data set's size is unknown before it is read: the estimate ASSUMES {assumed['train']:,} "
+              f"training and {assumed['val']:,} validation images (KITTI's size); --set images_per_split=N "
+              "estimates N per split")
     print("pipeline inputs" + (f" (profile {args.profile}, then --set)" if args.profile else "") + ":")
     notes: dict[str, list[str]] = {}
     for item in built.overridden:  # TAO uses the override: say so where the input is shown
@@ -261,18 +263,30 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def serving_extra_missing(command: str, err: ImportError) -> int:
+    from .serve import INSTALL
+
+    error(f"tao-aml {command} needs the serving extra ({err.name} is missing): {INSTALL}")
+    return EXIT_USAGE
+
+
 def cmd_triton(args: argparse.Namespace) -> int:
     try:
+        from .serve.detectnet_v2 import DecodeError, Decoder
         from .serve.runtime import PredictError, load_card
     except ImportError as err:
-        error(f"tao-aml triton needs the serving extra ({err.name} is missing): pip install 'tao-aml[serve]'")
-        return EXIT_USAGE
+        return serving_extra_missing("triton", err)
+    from .simulate import simulated_folder
     from .steps.common import StepError
     from .steps.deploy_bundle import plan_problem, triton_repository
 
     model_dir, target = Path(args.model_dir), Path(args.output_dir)
     try:
+        simulated = simulated_folder(model_dir)
+        if simulated:
+            raise PredictError(simulated)
         card = load_card(model_dir)
+        Decoder(card["postprocessing"])  # the network section config.pbtxt is written from
         if target.exists() and any(target.iterdir()):
             raise PredictError(f"{target} is not empty: give a new folder for the Triton repository")
         engine = card.get("engine")
@@ -283,7 +297,7 @@ def cmd_triton(args: argparse.Namespace) -> int:
         name = (card.get("triton") or {}).get("model") or card.get("name") or "detectnet_v2"
         triton = triton_repository(str(model_dir), str(target), card["postprocessing"], engine, args.plan, name,
                                    args.gpu, tensorrt)
-    except (PredictError, StepError) as err:
+    except (PredictError, StepError, DecodeError) as err:
         error(str(err))
         return EXIT_USAGE
     print(f"Triton model repository in {target}: {', '.join(triton['models'])} "
@@ -298,8 +312,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from .serve.detectnet_v2 import DecodeError, Decoder
         from .serve.runtime import LocalModel, PredictError, load_card, predict
     except ImportError as err:
-        error(f"tao-aml predict needs the serving extra ({err.name} is missing): pip install 'tao-aml[serve]'")
-        return EXIT_USAGE
+        return serving_extra_missing("predict", err)
+
+    from .simulate import simulated_problem
 
     if args.endpoint and not args.model_dir:
         error("--endpoint needs --model-dir: the downloaded model asset folder, whose model card holds the thresholds")
@@ -321,10 +336,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return EXIT_AZURE
     print(f"model {card.get('name') or model_dir}: classes {', '.join(decoder.classes)}")
     for prediction in predictions:
-        boxes = "; ".join(f"{d.label} {d.confidence:.2f} [{d.x1:.0f}, {d.y1:.0f}, {d.x2:.0f}, {d.y2:.0f}]"
+        boxes = "; ".join(f"{d.label} {d.score:.2f} ({d.score_is}) [{d.x1:.0f}, {d.y1:.0f}, {d.x2:.0f}, {d.y2:.0f}]"
                           for d in prediction.detections) or "no detections"
         print(f"{prediction.image}: {boxes}")
     print(f"boxes (JSON) and annotated images written to {args.output_dir}")
+    if simulated_problem(card.get("tags"), ""):
+        print("this model was made by tao-aml rehearse with TAO simulated: its boxes show the output format, "
+              "not what a trained model finds")
     return EXIT_OK
 
 
@@ -369,6 +387,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"endpoint {planned.endpoint.name}, deployment {planned.deployment.name}: {planned.deployment.instance_count}"
           f" x {planned.deployment.instance_type}, Triton model {args.model}; validated offline")
     print("bodies as sent written to " + ", ".join(map(str, written)))
+    print(run_cost.monthly_line(args.instance_type, args.instance_count))
     if args.dry_run:
         return EXIT_OK
     try:
@@ -396,10 +415,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         DockerUnavailable,
         ImageBuildFailed,
         LocalRunner,
+        MissingTools,
         StepFailed,
         format_elapsed,
         local_inputs,
-        log_tail,
     )
     from .pipelines import Pipeline, resolve_settings
     from .profiles import profile_assignments
@@ -417,20 +436,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SettingError as err:
         error(str(err))
         return EXIT_USAGE
-    except DockerUnavailable as err:
+    except (DockerUnavailable, MissingTools) as err:
         error(str(err))
         return EXIT_AZURE
     except (StepFailed, ImageBuildFailed) as err:
-        if isinstance(err, StepFailed):
-            error(f"step {err.step} failed with exit code {err.code} after {format_elapsed(err.elapsed)}")
-        else:
-            error(f"docker build of {err.tag} failed with exit code {err.code}")
         if err.code == 125 and not args.no_docker:
             error("exit code 125 is docker's own: it could not start the container (a GPU step needs the NVIDIA "
                   "Container Toolkit)")
-        print(f"last lines of {err.log}:", file=sys.stderr)
-        for line in log_tail(err.log):
-            print(f"  {line}", file=sys.stderr)
+        print_failure(err)
         print("the same command runs it again and skips the steps that completed (--from STEP forces a step)",
               file=sys.stderr)
         return EXIT_FAILED
@@ -440,11 +453,69 @@ def cmd_run(args: argparse.Namespace) -> int:
     ran = sum(run.ran for run in runs)
     print(f"{args.pipeline}: done in {format_elapsed(monotonic() - started)}, {ran} steps run, "
           f"{len(runs) - ran} complete from earlier runs")
-    outputs = runner.pipeline_outputs()
+    print_outputs(runner.pipeline_outputs())
+    return EXIT_OK
+
+
+def print_failure(err: Exception) -> None:
+    """A failed step (or image build) of a local run: what failed and the last lines of its log."""
+    from .local_run import StepFailed, format_elapsed, log_tail
+
+    if isinstance(err, StepFailed):
+        error(f"step {err.step} failed with exit code {err.code} after {format_elapsed(err.elapsed)}")
+    else:
+        error(f"docker build of {err.tag} failed with exit code {err.code}")  # type: ignore[attr-defined]
+    print(f"last lines of {err.log}:", file=sys.stderr)  # type: ignore[attr-defined]
+    for line in log_tail(err.log):  # type: ignore[attr-defined]
+        print(f"  {line}", file=sys.stderr)
+
+
+def print_outputs(outputs: dict[str, Path]) -> None:
     print("outputs, named as in the Azure ML job:")
     width = max(map(len, outputs), default=0)
     for name, path in outputs.items():
         print(f"  {name:<{width}}  {path}")
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from time import monotonic
+
+    from .local_run import StepFailed, format_elapsed, local_inputs
+    from .pipelines import Pipeline
+    from .rehearse import NOTICE, rehearse, step_lines
+    from .secret_rules import shown_command
+    from .simulate import SimulationUnavailable
+
+    started = monotonic()
+    try:
+        pipeline = Pipeline.load(args.pipeline, Path(args.root))
+        workdir = Path(args.workdir or f"runs/rehearse-{args.pipeline}")
+        done = rehearse(pipeline, args.set, local_inputs(pipeline, args.input), workdir, args.sample,
+                        progress=partial(print, flush=True))
+    except (SettingError, SimulationUnavailable) as err:
+        error(str(err))
+        return EXIT_USAGE
+    except StepFailed as err:
+        print_failure(err)
+        error("the rehearsal found this before any GPU was paid for; a run on Azure ML would fail the same way "
+              "(TAO was simulated: it checks command lines, specs and data, not training)")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        error("stopped")
+        return EXIT_INTERRUPTED
+    print(f"{args.pipeline}: rehearsed in {format_elapsed(monotonic() - started)}; every step, with the command "
+          "line the service runs:")
+    for run in done.runs:
+        print(f"  {run.name}: {shown_command(run.command)}")
+        for line in step_lines(run):
+            print(f"      {line}")
+    print_outputs(done.outputs)
+    report = done.outputs.get("report")
+    if report is not None and (report / "report.md").is_file():
+        print(f"run report: {report / 'report.md'}")
+    if done.model is not None:
+        print(f"model folder (simulated): {done.model}")
+    print(NOTICE)
     return EXIT_OK
 
 
@@ -614,6 +685,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.set_defaults(func=cmd_run)
 
+    rehearsal = sub.add_parser(
+        "rehearse", parents=[common],
+        help="the whole pipeline here in under a minute, TAO simulated, on generated data or a sample of yours: "
+             "proves paths, specs, data and settings before a GPU is paid for (not accuracy)",
+    )
+    rehearsal.add_argument("pipeline", help="pipeline name: a folder of pipelines/, e.g. facenet")
+    rehearsal.add_argument(
+        "--input", action="append", default=[], metavar="NAME=PATH",
+        help="your data instead of generated data, e.g. kitti_data=./my_kitti (read up to --sample images per split)",
+    )
+    rehearsal.add_argument("--sample", type=positive_int,
+                           help="images per split (default 24): the pipeline's images_per_split")
+    rehearsal.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="pipeline input or spec field, as for tao-aml submit: checked as a real run checks it",
+    )
+    rehearsal.add_argument("--workdir", help="folder of the rehearsal (default runs/rehearse-<pipeline>); "
+                                             "an earlier rehearsal there is replaced")
+    rehearsal.set_defaults(func=cmd_rehearse)
+
     from .steps.deploy_bundle import COMPUTE_CAPABILITY, DEFAULT_SERVING_GPU
 
     triton = sub.add_parser(
@@ -657,7 +748,21 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--output-dir", default="build", help="where the endpoint and deployment bodies go")
     add_workspace_arguments(deploy)
     deploy.set_defaults(func=cmd_deploy)
+    parser.epilog = "every command (tao-aml COMMAND --help for its options):\n" + "\n".join(
+        f"  {name:<22}  {text}" for name, text in commands(parser))
     return parser
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str = "tao-aml") -> list[tuple[str, str]]:
+    """(`tao-aml model register`, its help) for every command, sub-commands included, as the parser has them."""
+    found = []
+    for action in parser._actions:  # argparse keeps sub-commands only here
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                inner = commands(child, f"{prefix} {name}")
+                found += inner or [(f"{prefix} {name}", helps.get(name, ""))]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .pipelines import Pipeline, SettingError
+from .pipelines import Pipeline, SettingError, read_settings_file
 
 FILE = "data_assets.yml"
 VERSION_DIGITS = 12
@@ -57,7 +55,9 @@ def load_entries(pipeline: Pipeline, root: Path) -> list[Entry]:
     path = pipeline.job_path.parent / FILE
     if not path.is_file():
         return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_settings_file(path) or {}
+    if not isinstance(raw, dict):
+        raise SettingError(f"{path}: expected a mapping of entry names to `asset` and `output`")
     entries, problems = [], []
     for key, item in raw.items():
         where = f"{path}: {key}"

@@ -23,6 +23,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from . import vm_sizes
 from .model_asset import PLAN_TAG, TRITON_SUFFIX
+from .simulate import simulated_problem
 from .steps.deploy_bundle import COMPUTE_CAPABILITY
 
 DEFAULT_INSTANCE_TYPE = "Standard_NC4as_T4_v3"  # 1 x T4 16 GB, a current managed online endpoint GPU size
@@ -107,6 +108,9 @@ def check_model(client: MLClient, planned: Plan) -> str:
         raise EndpointError(f"model {planned.model_name}:{planned.model_version} is a {model.type}, not a "
                             "triton_model: deploy the <name>-triton asset that tao-aml model register makes")
     tags = model.tags or {}
+    simulated = simulated_problem(tags, f"model {planned.model_name}:{planned.model_version}")
+    if simulated:
+        raise EndpointError(simulated)
     built_for = tags.get(PLAN_TAG)
     if built_for and built_for != planned.compute_capability:
         raise EndpointError(f"model {planned.model_name}:{planned.model_version} holds a TensorRT plan for GPUs of "

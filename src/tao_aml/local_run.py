@@ -5,7 +5,7 @@ only when its optional inputs are set) and given a folder per output, `<workdir>
 It runs either in its environment's image (`Docker`: `docker run`, the image built from the
 environment's context and tagged `tao-aml/<environment>:<version>`), or directly (`Direct`) from the
 component's code folder with the CLIs on this machine's PATH: on a machine that is itself the TAO
-environment, and in the tests, which put TAO stand-ins there.
+environment, and in `tao-aml rehearse` and the tests, which put the TAO simulation there (tao_aml/simulate).
 
 Every step folder holds `step.log` (what the step printed) and `step.json`, its state: `running` when
 it starts, `failed` when it exits non-zero, `complete` written last, after it exited 0 (by rename, so a
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -31,14 +32,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlparse
 
 from . import images
 from .input_rules import value_problems
-from .pipelines import Pipeline, SettingError, Settings, effective_inputs
+from .pipelines import Pipeline, SettingError, Settings, effective_inputs, unknown_name
 from .render import NODES_INPUT, is_gpu_step, shm_size
 from .secret_rules import local_secret_problems, shown_command
 from .yaml_model import Component, Step, parse_binding
@@ -64,6 +64,22 @@ PASSTHROUGH = ("NGC_API_KEY", "TAO_MODEL_KEY", "TAO_AML_NGC_API_BASE", "TAO_AML_
 # NVIDIA's advice for its framework containers (shared memory and locked memory for NCCL and data loaders).
 CONTAINER_LIMITS = ("--ulimit", "memlock=-1", "--ulimit", "stack=67108864")
 TAIL_LINES = 20
+STOP_GRACE_S = 5  # after Ctrl-C, how long a step may take to stop on SIGINT, then on SIGTERM
+# The TAO CLI a step's module runs (python -m tao_aml.steps.<family>.<task>).
+TAO_CLI = {"detectnet_v2": "detectnet_v2", "bpnet": "bpnet"}
+STEP_MODULE = re.compile(r"python -m (tao_aml\.steps\.[A-Za-z0-9_.]+)")
+# Modules a step imports only when it needs them, which importing the step's module does not reach.
+LAZY_IMPORTS = {"tao_aml.steps.wider_to_kitti": ("cv2",)}
+# Run by the steps' `python`: import each module named, print the first that fails.
+IMPORT_CHECK = """
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception as err:
+        print(f"{sys.executable} cannot import {name}: {type(err).__name__}: {err}")
+        sys.exit(1)
+"""
 
 
 class StepFailed(RuntimeError):
@@ -74,6 +90,10 @@ class StepFailed(RuntimeError):
 
 class DockerUnavailable(RuntimeError):
     """`docker` is not on PATH, or its daemon does not answer."""
+
+
+class MissingTools(RuntimeError):
+    """--no-docker: the steps' `python` cannot import what they need, or a TAO CLI is not on PATH."""
 
 
 class ImageBuildFailed(RuntimeError):
@@ -113,6 +133,19 @@ class Launch:
     def digest(self) -> str:
         """What decides whether a complete step is still up to date: its environment and its rendered command."""
         return hashlib.sha256(f"{self.environment.parent.name}\n{self.command}".encode()).hexdigest()
+
+
+def step_module(launch: Launch) -> str:
+    """The family of the step's module (detectnet_v2, bpnet, ...) or "" for a command of another form."""
+    match = STEP_MODULE.search(launch.command)
+    parts = match.group(1).split(".") if match else []
+    return parts[2] if len(parts) > 3 else ""
+
+
+def step_imports(launch: Launch) -> list[str]:
+    """The step's module and what it imports on demand."""
+    match = STEP_MODULE.search(launch.command)
+    return [match.group(1), *LAZY_IMPORTS.get(match.group(1), ())] if match else []
 
 
 def render_command(command: str, values: dict[str, Any], outputs: dict[str, Path]) -> str:
@@ -172,6 +205,16 @@ def write_state(folder: Path, state: dict[str, Any]) -> None:
     os.replace(draft, folder / STATE_FILE)
 
 
+def check_step_folder(launch: Launch) -> None:
+    """A step writes into real folders of the workdir: a link there would send its outputs, log and deletions
+    (a step that runs again starts from an empty folder) somewhere else."""
+    for path in (launch.folder, launch.log, *launch.outputs.values()):
+        if path.is_symlink():
+            raise SettingError(f"--workdir {launch.folder.parent}: {path.relative_to(launch.folder.parent)} is a "
+                               f"symbolic link (to {os.readlink(path)}); step {launch.step} writes only into real "
+                               "folders of the workdir: remove the link")
+
+
 def check_local(settings: Settings, values: dict[str, Any]) -> None:
     """Settings that only an Azure ML run has, refused before anything runs."""
     problems = [f"--set {name}: a setting of Azure ML runs (tao-aml submit), not of a local run"
@@ -196,8 +239,8 @@ def local_inputs(pipeline: Pipeline, pairs: list[str]) -> dict[str, Path]:
         if not sep or not name or not text:
             problems.append(f"--input {pair!r}: expected NAME=PATH, e.g. {data_inputs[0]}=/data/folder")
         elif port is None or port.type in PRIMITIVE_TYPES:
-            problems.append(f"--input {name}: not a data input of {pipeline.name}; data inputs: "
-                            + ", ".join(data_inputs))
+            problems.append(unknown_name("--input", name, "data input", pipeline.settable_inputs(data=True),
+                                         f" in {pipeline.name}"))
         elif not (path.is_file() if port.type == "uri_file" else path.is_dir()):
             kind = "file" if port.type == "uri_file" else "folder"
             problems.append(f"--input {name}={text}: no such {kind} on this machine")
@@ -241,25 +284,52 @@ class Direct:
     mode = "directly, with the CLIs on this machine's PATH"
 
     def __init__(self, path_for_environment: Callable[[str], list[str]] | None = None) -> None:
-        # Folders put first on PATH for the steps of one environment (the tests' TAO stand-ins).
+        # Folders put first on PATH for the steps of one environment (the TAO simulation of rehearsals and tests).
         self.path_for_environment = path_for_environment or (lambda _env: [])
 
     def check(self, paths: list[Path]) -> None:
         """Nothing to refuse: the steps use what this machine has."""
 
     def prepare(self, launches: list[Launch], workdir: Path, progress: Callable[[str], None]) -> None:
-        """Nothing to get ready: no images."""
+        """No images: check instead, before the first step, that this machine can run these steps."""
+        problems = []
+        for environment, group in itertools.groupby(sorted(launches, key=lambda launch: str(launch.environment)),
+                                                    key=lambda launch: launch.environment):
+            group = list(group)
+            full = self.environ(group[0], {})
+            missing = [cli for cli in dict.fromkeys(TAO_CLI.get(step_module(launch), "") for launch in group)
+                       if cli and shutil.which(cli, path=full["PATH"]) is None]
+            problems += [f"`{cli}` (TAO 5.0's CLI, which steps of {environment.parent.name} run) is not on PATH"
+                         for cli in missing]
+            modules = sorted({module for launch in group for module in step_imports(launch)})
+            if shutil.which("python", path=full["PATH"]) is None:
+                problems.append(f"no `python` on PATH for the steps of {environment.parent.name}")
+                continue
+            answer = subprocess.run(["python", "-c", IMPORT_CHECK, *modules], cwd=group[0].code_dir, env=full,
+                                    capture_output=True, text=True, check=False)
+            if answer.returncode != 0:
+                said = (answer.stdout.strip() or answer.stderr.strip() or "no answer").splitlines()[-1]
+                problems.append(f"the steps of {environment.parent.name} cannot start: `python` ({said})")
+        if problems:
+            raise MissingTools("--no-docker needs this machine to be the TAO environment: " + "; ".join(problems)
+                               + " (run in docker without --no-docker, or try the pipeline with TAO simulated: "
+                               "tao-aml rehearse)")
 
     def where(self, launch: Launch) -> str:
         return ""
 
-    def start(self, launch: Launch, env: dict[str, str], log: IO[str]) -> subprocess.Popen:
+    def environ(self, launch: Launch, env: dict[str, str]) -> dict[str, str]:
+        """The step's environment: this machine's, the run's, its code folder first on PYTHONPATH."""
         full = {**os.environ, **env, **STEP_ENV}
         full["PYTHONPATH"] = os.pathsep.join([str(launch.code_dir), full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         first = self.path_for_environment(launch.environment.parent.name)
         full["PATH"] = os.pathsep.join([*first, full.get("PATH", "")])
-        return subprocess.Popen(["bash", "-c", launch.command], cwd=launch.code_dir, env=full, stdout=log,
-                                stderr=subprocess.STDOUT)
+        return full
+
+    def start(self, launch: Launch, env: dict[str, str], log: IO[str]) -> subprocess.Popen:
+        # A session of its own: stop() reaches every process of the step (bash, the step, TAO, mpirun).
+        return subprocess.Popen(["bash", "-c", launch.command], cwd=launch.code_dir, env=self.environ(launch, env),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 class Docker:
@@ -340,7 +410,7 @@ class Docker:
         if store is not None:
             store.mkdir(parents=True, exist_ok=True)  # made by the user, not by docker as root
         return subprocess.Popen(self.argv(launch, env), env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=True)  # see Direct.start
 
 
 class LocalRunner:
@@ -393,6 +463,8 @@ class LocalRunner:
         forced = set(order[order.index(start):]) if start is not None else set()
         self.check_workdir()
         launches = [self.launch(self.pipeline.component.jobs[name]) for name in order]
+        for launch in launches:
+            check_step_folder(launch)
         reads = [path for launch in launches for path in launch.reads if not path.is_relative_to(self.workdir)]
         self.executor.check([self.workdir, *{launch.code_dir for launch in launches}, *reads])
         with self.claim():
@@ -562,15 +634,28 @@ class LocalRunner:
 
 
 def stop(process: subprocess.Popen) -> None:
-    """After Ctrl-C: pass it on (`kill -INT` reaches this process alone), give the step time to stop, then make it.
+    """After Ctrl-C: SIGINT to every process of the step (its own session: a terminal's Ctrl-C reaches this
+    process alone), SIGTERM if it has not stopped within STOP_GRACE_S, then SIGKILL; a second Ctrl-C kills it
+    at once. Whatever of the step is left when its first process has exited is killed too.
 
     docker's client passes SIGINT and SIGTERM on to the container.
     """
-    interrupt = partial(process.send_signal, signal.SIGINT)
-    for action, grace in ((interrupt, 10), (process.terminate, 20), (process.kill, None)):
-        action()
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    try:
+        for sent, grace in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGTERM, STOP_GRACE_S)):
+            signal_group(process, sent)
+            try:
+                process.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        signal_group(process, signal.SIGKILL)
+        process.wait()
+
+
+def signal_group(process: subprocess.Popen, sent: int) -> None:
+    """`sent` to the step's process group (its session), if any of it is left."""
+    try:
+        os.killpg(process.pid, sent)
+    except (ProcessLookupError, PermissionError):
+        pass

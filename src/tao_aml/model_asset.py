@@ -25,6 +25,7 @@ from azure.ai.ml import MLClient
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ResourceNotFoundError
 
+from .simulate import simulated_problem
 from .steps.register_model import MODEL_CARD
 from .submit import FINISHED_OK, step_jobs
 from .workspace import asset_exists
@@ -156,6 +157,9 @@ def read_card(client: MLClient, job_name: str, step_job: str) -> dict[str, Any]:
             raise ModelJobError(f"job {job_name}: {MODEL_CARD} of step job {step_job} is not readable: {err}") from err
     if not isinstance(card, dict) or not isinstance(card.get("tags", {}), dict):
         raise ModelJobError(f"job {job_name}: {MODEL_CARD} of step job {step_job} is not a model card")
+    simulated = simulated_problem(card.get("tags"), f"the model of job {job_name}")
+    if simulated:
+        raise ModelJobError(simulated)
     return card
 
 

@@ -8,13 +8,17 @@ against the input's declaration or TAO's spec schema.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import yaml_model
 from .input_rules import override_problem
-from .spec_check import check_spec, spec_uses
+from .problems import did_you_mean
+from .spec_check import override_problems, spec_uses
 from .steps.common import StepError
 from .steps.formats.kitti import check_class_names
 from .steps.spec_edit import yaml12_value
@@ -25,6 +29,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The pipeline job wraps the reusable pipeline component as this one step.
 WRAPPER_STEP = "main"
 DATA_URI_PREFIXES = ("azureml:", "https://", "wasbs://", "abfss://")
+PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
+# Inputs the submitter fills itself: the dry run's GPU-hour estimate for the report, and each training step's
+# checkpoints (`resume_from`, from --resume-from); spec overrides come from --set STEP.FIELD=VALUE.
+ESTIMATE_INPUT = "gpu_hours_estimate"
+RESUME_PORT = "resume_from"
 # Settings of the run itself, written as literals into the job (render.py), not pipeline inputs.
 RUN_SETTINGS = {
     "gpu_instance_type": yaml_model.Port("gpu_instance_type", "string", description="serverless size of GPU steps"),
@@ -42,6 +51,26 @@ class SettingError(ValueError):
     """A user setting that names nothing or does not fit its type."""
 
 
+def unknown_name(flag: str, name: str, kind: str, choices: Sequence[str], where: str = "") -> str:
+    """`--set trian_epochs: no pipeline input 'trian_epochs'; did you mean train_epochs? ...` and the choices."""
+    return f"{flag} {name}: no {kind} {name!r}{where}{did_you_mean(name, choices)} ({kind}s: {', '.join(choices)})"
+
+
+def read_settings_file(path: Path) -> Any:
+    """A YAML file of settings (profiles.yml, data_assets.yml); a file that is not UTF-8 YAML is one clear line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise SettingError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") \
+            from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SettingError(f"{path}: not valid YAML ({where}{err.problem})") from None
+    except (OSError, yaml.YAMLError) as err:
+        raise SettingError(f"{path}: not readable YAML ({err})") from None
+
+
 @dataclass
 class Pipeline:
     name: str
@@ -51,10 +80,12 @@ class Pipeline:
 
     @classmethod
     def load(cls, name: str, root: Path = REPO_ROOT) -> Pipeline:
+        # Only a plain folder name of pipelines/: a path would put the job's files beside someone else's.
+        known = sorted(p.parent.name for p in (root / "pipelines").glob("*/pipeline.yml"))
+        if name not in known:
+            raise SettingError(f"no pipeline {name!r}; known pipelines: {', '.join(known)} "
+                               "(the PIPELINE argument is a folder name of pipelines/, not a path)")
         job_path = root / "pipelines" / name / "pipeline.yml"
-        if not job_path.is_file():
-            known = sorted(p.parent.name for p in (root / "pipelines").glob("*/pipeline.yml"))
-            raise SettingError(f"no pipeline {name!r}; known pipelines: {', '.join(known)}")
         job = yaml_model.load(job_path)
         component = job.jobs[WRAPPER_STEP].component
         if component is None:
@@ -69,6 +100,22 @@ class Pipeline:
             if binding is not None and binding.kind == "inputs":
                 found[step_name] = (binding.name, template, root)
         return found
+
+    def internal_inputs(self) -> set[str]:
+        """Inputs the submitter fills from other options: left out of every list of names to choose from."""
+        found = {name for name, _, _ in self.spec_override_inputs().values()}
+        for step in self.component.jobs.values():
+            binding = parse_binding(step.inputs.get(RESUME_PORT))
+            if binding is not None and binding.kind == "inputs":
+                found.add(binding.name)
+        return found | ({ESTIMATE_INPUT} & set(self.component.inputs))
+
+    def settable_inputs(self, data: bool) -> list[str]:
+        """The data inputs (`--input`), or the other inputs and run settings (`--set`), a user gives by name."""
+        ports = {**self.component.inputs, **({} if data else RUN_SETTINGS)}
+        internal = self.internal_inputs()
+        return [name for name, port in ports.items()
+                if name not in internal and (port.type not in PRIMITIVE_TYPES) == data]
 
 
 @dataclass
@@ -119,10 +166,7 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
             continue
         port = pipeline.component.inputs.get(name) or RUN_SETTINGS.get(name)
         if port is None:
-            problems.append(
-                f"--set {name}: no pipeline input {name!r}; inputs: "
-                + ", ".join([*pipeline.component.inputs, *RUN_SETTINGS])
-            )
+            problems.append(unknown_name("--set", name, "pipeline input", pipeline.settable_inputs(data=False)))
             continue
         if port.type not in ("string", "integer", "number", "boolean"):
             # A data input takes an Azure ML reference: a data asset or a datastore / job-output path.
@@ -160,7 +204,9 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
         problems.append(f"--set classes={classes_text}: {err}")
     for step, overrides in settings.spec_overrides.items():
         input_name, template, root = override_inputs[step]
-        problems += [f"--set {step}.: {message}" for message in check_spec(template, root, overrides, classes)]
+        problems += [f"--set {step}.{override}: {message}" if override else f"--set {step}.*: the {step} spec "
+                     f"with these overrides: {message}"
+                     for override, message in override_problems(template, root, overrides, classes)]
         settings.inputs[input_name] = ";".join(overrides)
     if problems:
         raise SettingError("\n".join(problems))

@@ -11,9 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .pipelines import RUN_SETTINGS, Pipeline, SettingError, params_override, resolve_settings
+from .pipelines import RUN_SETTINGS, Pipeline, SettingError, params_override, read_settings_file, resolve_settings
 from .render import GPUS_INPUT, NODES_INPUT
 
 PROFILES_FILE = "profiles.yml"
@@ -28,10 +26,7 @@ def load_profiles(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
     path = profiles_path(pipeline)
     if not path.is_file():
         raise SettingError(f"{path}: no such file; pipeline {pipeline.name!r} has no profiles")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise SettingError(f"{path}: not valid YAML ({err})") from err
+    data = read_settings_file(path)
     if not isinstance(data, dict) or not all(isinstance(values, dict) for values in data.values()):
         raise SettingError(f"{path}: expected a mapping of profile names to mappings of input values")
     return {str(name): values for name, values in data.items()}

@@ -196,6 +196,10 @@ def write_job(
     component_file = out_dir / f"{name}.pipeline_component.yml"
     dump(component_file, render_component(component_path, shape, out_dir, registry))
     job = apply_overrides(yaml.safe_load(job_path.read_text(encoding="utf-8")), pairs)
+    # pipeline.yml's description tells a user how to submit that file; Studio shows this one on a run it made.
+    job["description"] = (f"{job.get('display_name') or name}, written by tao-aml from "
+                          f"{job_path.parent.parent.name}/{job_path.parent.name}/{job_path.name} with this run's "
+                          "settings.")
     if shape.serverless:
         job.setdefault("settings", {})["default_compute"] = f"azureml:{SERVERLESS}"
     for step in job.get("jobs", {}).values():

@@ -33,6 +33,7 @@ SPEC_ROOTS = {
     "tao_bpnet_inference": bpnet_specs.INFER,
 }
 Spec = prototext.Message | bpnet_specs.Tree
+OVERRIDES = "overrides"  # how a refused override's message names where it came from (bpnet_specs says it too)
 
 
 def check_spec(path: Path, root: str, overrides: list[str] | None = None,
@@ -49,10 +50,29 @@ def check_spec(path: Path, root: str, overrides: list[str] | None = None,
             spec_edit.set_classes(tree, classes)
         elif classes and root == "Inference":
             spec_edit.set_inference_classes(tree, classes)
-        spec_edit.apply_overrides(tree, root, overrides or [], "overrides")
+        spec_edit.apply_overrides(tree, root, overrides or [], OVERRIDES)
     except StepError as err:
         return [str(err)]
     return detectnet_v2_schema.validate(tree, root, str(path))
+
+
+def override_problems(path: Path, root: str, overrides: list[str],
+                      classes: list[str] | None = None) -> list[tuple[str | None, str]]:
+    """check_spec's problems as (the override at fault, what is wrong with it), every bad override named once;
+    None for a problem of the spec the good overrides make together."""
+    accepted: list[str] = []
+    found: list[tuple[str | None, str]] = []
+    for override in overrides:
+        said = f"{OVERRIDES}: override {override!r}: "  # how spec_edit names an override it refuses
+        own = [m for m in check_spec(path, root, [*accepted, override], classes) if m.startswith(said)]
+        if not own:
+            accepted.append(override)
+            continue
+        message = own[0].removeprefix(said)
+        for repeat in (f"{override.strip()}: ", f"{override.partition('=')[0].strip()}: "):
+            message = message.removeprefix(repeat)  # the field, already named by the override
+        found.append((override, message))
+    return found + [(None, message) for message in check_spec(path, root, accepted, classes)]
 
 
 def effective_spec(path: Path, root: str, edits: dict[str, Any], overrides: list[str]) -> Spec:

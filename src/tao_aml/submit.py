@@ -14,7 +14,10 @@ from azure.ai.ml.exceptions import JobException
 
 from . import data_assets, gpu_time, render, run_checks, vm_sizes, yaml_model
 from .pipelines import (
+    ESTIMATE_INPUT,
+    PRIMITIVE_TYPES,
     REPO_ROOT,
+    RESUME_PORT,
     WRAPPER_STEP,
     Pipeline,
     SettingError,
@@ -22,6 +25,7 @@ from .pipelines import (
     effective_inputs,
     params_override,
     resolve_settings,
+    unknown_name,
 )
 from .profiles import profile_assignments
 from .render import GPUS_INPUT, NODES_INPUT, RunShape
@@ -34,13 +38,10 @@ LOG = logging.getLogger(__name__)
 CPU_INPUT = "cpu_compute"
 FINISHED_OK = "Completed"
 PIPELINE_COMPONENT_FILE = "pipeline_component.yml"
-PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
-# The report step's input for the dry run's GPU-hour estimates, and the pipeline input feeding it.
-ESTIMATE_INPUT = "gpu_hours_estimate"
 # A training step's number of epochs.
 EPOCHS_PORT = "epochs"
-# A training step's input naming an earlier run's results, and the output it reads them from.
-RESUME_PORT, RESUME_OUTPUT = "resume_from", "results"
+# The output a training step's resume_from input reads an earlier run's results from.
+RESUME_OUTPUT = "results"
 # The documented job-output URI (the SDK's own pattern requires `/paths/`); a child job's name for a step.
 JOB_OUTPUT_URI = "azureml://jobs/{job}/outputs/{output}/paths/"
 # Job statuses of a step that never ran, so wrote no checkpoint (azure-ai-ml JobStatus values).
@@ -62,6 +63,8 @@ class StepPlan:
     spot: bool = False
     gpu_hours: float | None = None  # estimated (gpu_time.py)
     epochs: int | None = None  # what TAO trains: the epochs input, or a spec override that replaces it
+    hours: float | None = None  # estimated hours from start to end, each of its VMs billed for them (gpu_time.py)
+    vm_size: str | None = None  # the serverless size, or the size compute/*.yml gives its cluster; None: unknown
 
     def details(self) -> list[str]:
         """Lines under the step's name in the graph, and after it in the printout."""
@@ -135,10 +138,8 @@ def build_job(
     for input_name in settings.data:
         port = pipeline.component.inputs.get(input_name)
         if port is None or port.type in PRIMITIVE_TYPES:
-            data_inputs = [n for n, p in pipeline.component.inputs.items() if p.type not in PRIMITIVE_TYPES]
-            raise SettingError(
-                f"--input {input_name}: not a data input of {name}; data inputs: {', '.join(data_inputs)}"
-            )
+            raise SettingError(unknown_name("--input", input_name, "data input", pipeline.settable_inputs(data=True),
+                                            f" in {name}"))
     data_plan = data_assets.plan(pipeline, root, effective_inputs(pipeline, settings), lookup)
     settings.data.update(data_plan.inputs)
     values = effective_inputs(pipeline, settings)
@@ -160,7 +161,7 @@ def build_job(
     component_path = pipeline.job_path.parent / PIPELINE_COMPONENT_FILE
     job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry)
     steps = plan_steps(pipeline.component, yaml_model.load(target / f"{name}.pipeline_component.yml"), values,
-                       shape, name, checked.step_inputs())
+                       shape, name, checked.step_inputs(), root)
     estimate = report_estimate(pipeline.component, steps)
     if estimate and ESTIMATE_INPUT in pipeline.component.inputs and ESTIMATE_INPUT not in settings.inputs:
         # The report prints the measured GPU-hours beside these (gpu_time.py).
@@ -180,12 +181,13 @@ def build_job(
 
 def plan_steps(
     component: yaml_model.Component, rendered: yaml_model.Component, values: dict[str, Any], shape: RunShape,
-    pipeline_name: str = "", overridden: dict[str, dict[str, Any]] | None = None,
+    pipeline_name: str = "", overridden: dict[str, dict[str, Any]] | None = None, root: Path = REPO_ROOT,
 ) -> list[StepPlan]:
     """Each step as printed and drawn: its compute from the component, counts and sizes from the rendered copy.
 
     `overridden` holds, by step, the inputs whose spec field an override replaces, with the value TAO uses."""
     steps = []
+    clusters: dict[str, vm_sizes.ClusterFile | None] = {}
     for step_name in component.topological_order():
         step, sent = component.jobs[step_name], rendered.jobs[step_name].raw
         binding = parse_binding(step.compute)
@@ -198,15 +200,16 @@ def plan_steps(
         per_node = int((sent.get("distribution") or {}).get("process_count_per_instance", gpus))
         nodes = int(resources.get("instance_count", 1))
         name = step.component.name if step.component else step.component_ref
-        hours = None
         inputs = {**run_checks.step_values(step.inputs, values), **(overridden or {}).get(step_name, {})}
-        if gpus:
-            size = shape.gpu_instance_type if shape.serverless else None
-            hours = gpu_time.estimate(pipeline_name, name, inputs, values, nodes * per_node, size,
-                                      bool(values.get("use_amp")))
+        size = resources.get("instance_type")
+        if not shape.serverless:
+            cluster = clusters.setdefault(str(compute), vm_sizes.repository_cluster(root, str(compute)))
+            size = cluster.size if cluster else None
+        timing = (pipeline_name, name, inputs, values, nodes * per_node, size, bool(values.get("use_amp")))
         steps.append(StepPlan(
             step_name, name, render.SERVERLESS if shape.serverless else str(compute), compute_input, upstream,
-            nodes, per_node, resources.get("instance_type"), shape.spot, hours, inputs.get(EPOCHS_PORT),
+            nodes, per_node, resources.get("instance_type"), shape.spot,
+            gpu_time.estimate(*timing) if gpus else None, inputs.get(EPOCHS_PORT), gpu_time.wall_hours(*timing), size,
         ))
     return steps
 

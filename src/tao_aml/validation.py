@@ -13,7 +13,7 @@ from typing import Any
 
 from . import yaml_model
 from .input_rules import command_problems, declaration_problems, string_problem
-from .problems import Problem
+from .problems import Problem, did_you_mean
 from .render import GPUS_INPUT, NODES_INPUT, shm_size
 from .secret_rules import environment_problems
 from .spec_check import spec_problems
@@ -209,7 +209,8 @@ class Checker:
             value = value.get("path", value) if isinstance(value, dict) else value
             target = child.inputs.get(name)
             if target is None:
-                self.add(f, key, f"{child.name} has no input {name!r} (it has: {', '.join(child.inputs)})")
+                self.add(f, key, f"{child.name} has no input {name!r}{did_you_mean(name, child.inputs)} "
+                                 f"(it has: {', '.join(child.inputs)})")
                 continue
             try:
                 binding = parse_binding(value)
@@ -299,7 +300,8 @@ class Checker:
         if binding.kind == "inputs":
             port = parent.inputs.get(binding.name)
             if port is None:
-                self.add(f, key, f"{binding}: this pipeline has no input {binding.name!r}")
+                self.add(f, key, f"{binding}: this pipeline has no input {binding.name!r}"
+                                 f"{did_you_mean(binding.name, parent.inputs)}")
             return port
         if binding.kind == "outputs":
             self.add(f, key, f"{binding}: a step input cannot read a pipeline output")
@@ -377,6 +379,9 @@ def repository_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     )
 
 
+AZURE = "azure-ai-ml: "  # how a finding of azure-ai-ml's own validation starts
+
+
 def azure_problems(path: Path, is_job: bool) -> list[Problem]:
     """What azure-ai-ml itself says of a file: load errors and `_validate()` errors."""
     from azure.ai.ml import load_component, load_job
@@ -385,9 +390,9 @@ def azure_problems(path: Path, is_job: bool) -> list[Problem]:
         entity = load_job(path) if is_job else load_component(path)
         result = entity._validate()  # the public validate() needs a workspace
     except Exception as err:  # azure-ai-ml raises many types; each is a finding here
-        return [Problem(path, "load", f"azure-ai-ml: {err}".splitlines()[0])]
+        return [Problem(path, "load", f"{AZURE}{err}".splitlines()[0])]
     return [
-        Problem(path, str(location), f"azure-ai-ml: {message}")
+        Problem(path, str(location), f"{AZURE}{message}")
         for location, message in result.error_messages.items()
     ]
 
@@ -412,7 +417,27 @@ def validate_repository(root: Path, with_azure: bool = True) -> list[Problem]:
     checker.problems += run_problems(root, jobs)
     checker.problems += [problem for path in pipeline_components + jobs
                          for problem in environment_problems(yaml_model.load(path, cache))]
-    return checker.problems
+    wrapped = {(path, f"jobs.{step.name}."): step.component.path for path in jobs
+               for step in yaml_model.load(path, cache).jobs.values() if step.component is not None}
+    return each_once(checker.problems, wrapped)
+
+
+def each_once(problems: list[Problem], wrapped: dict[tuple[Path, str], Path]) -> list[Problem]:
+    """Each problem once: not repeated word for word; not azure-ai-ml's where the project's own check names the
+    same key of the same file (and says it better); not a pipeline job's inside the component one of its steps
+    runs (`wrapped`: (job file, "jobs.<step>.") -> component file) when that file has it at the same key."""
+    ours = {(p.file, p.key) for p in problems if not p.message.startswith(AZURE)}
+    keys = {(p.file, p.key) for p in problems}
+    kept: list[Problem] = []
+    for problem in dict.fromkeys(problems):
+        if problem.message.startswith(AZURE) and (problem.file, problem.key) in ours:
+            continue
+        if any(problem.file == job and problem.key.startswith(prefix)
+               and (component, problem.key.removeprefix(prefix)) in keys
+               for (job, prefix), component in wrapped.items()):
+            continue
+        kept.append(problem)
+    return kept
 
 
 def run_problems(root: Path, jobs: list[Path]) -> list[Problem]:

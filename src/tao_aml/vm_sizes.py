@@ -57,6 +57,7 @@ class ClusterFile:
     path: Path
     size: str
     max_nodes: int
+    idle_s: int = 0  # idle_time_before_scale_down: how long a node stays up, billed, after its last job
 
 
 def repository_cluster(root: Path, name: str) -> ClusterFile | None:
@@ -64,5 +65,6 @@ def repository_cluster(root: Path, name: str) -> ClusterFile | None:
     for path in sorted((root / "compute").glob("*.yml")):
         spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if spec.get("name") == name:
-            return ClusterFile(path, str(spec.get("size", "")), int(spec.get("max_instances", 1)))
+            return ClusterFile(path, str(spec.get("size", "")), int(spec.get("max_instances", 1)),
+                               int(spec.get("idle_time_before_scale_down", 0)))
     return None

@@ -57,8 +57,8 @@ def read_config(path: Path) -> dict[str, str]:
         raise WorkspaceError(f"{path}: no such file (Studio: workspace menu > Download config.json)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise WorkspaceError(f"{path}: not a readable JSON file ({err})") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WorkspaceError(f"{path}: not a readable JSON file ({err})") from None
     if not isinstance(data, dict):
         raise WorkspaceError(f"{path}: expected a JSON object")
     return {key: str(data[key]) for key in ENV_VARS if data.get(key)}
@@ -84,11 +84,13 @@ def resolve_target(
     }
     missing = [key for key, value in values.items() if not value]
     if missing:
-        raise WorkspaceError(
-            f"no Azure ML workspace given (missing {', '.join(missing)}): pass --config config.json "
-            f"(Studio: workspace menu > Download config.json), or {' '.join(FLAGS[key] for key in missing)}, "
-            f"or set {', '.join(ENV_VARS[key] for key in missing)}"
-        )
+        # A partial --config names what it lacks: pointing at --config again would send the user in a circle.
+        first = (f"{config} has no {', '.join(missing)} (Studio's config.json holds {', '.join(ENV_VARS)}): download "
+                 "it again (Studio: workspace menu > Download config.json)" if config else
+                 f"no Azure ML workspace given (missing {', '.join(missing)}): pass --config config.json "
+                 "(Studio: workspace menu > Download config.json)")
+        raise WorkspaceError(f"{first}, or {' '.join(FLAGS[key] for key in missing)}, "
+                             f"or set {', '.join(ENV_VARS[key] for key in missing)}")
     return Target(**values)
 
 

@@ -10,13 +10,17 @@ postprocessor.py and utils.py, the same code as the TF1 backend's detectnet_v2/p
 - cells with coverage > coverage_threshold are clustered per class (cells taken x-major, as TAO
   transposes the grid): DBSCAN on 1 - IoU (IoU with TAO's +0.01 in the denominator, eps + 1e-12,
   core points by summed coverage >= dbscan_min_samples, scikit-learn's labelling order), a cluster's box
-  the coverage-weighted mean of its cells, its confidence their summed coverage, kept when taller than
+  the coverage-weighted mean of its cells, its score their summed coverage, kept when taller than
   minimum_bounding_box_height and at least dbscan_confidence_threshold; NMS (TAO's pixel IoU with +1,
   highest coverage first, boxes kept above nms_confidence_threshold); or HYBRID, NMS over the cells of
   the DBSCAN clusters. As in TAO, NMS reports each kept box with the score found at the box's original
   index in the score array its loop had re-ordered (often another box's coverage, or 0; see _nms);
 - as TAO's inference writes labels, boxes below dbscan_confidence_threshold are dropped, boxes are
-  sorted by confidence, clipped to the network input and mapped back to the source image.
+  sorted by score, clipped to the network input and mapped back to the source image.
+
+TAO calls that score the box's confidence; a DBSCAN score is not one: it is the summed coverage of the
+cluster's cells (TAO's aggregate_cov model), often above 1. So a Detection names it `score` and says what
+it is (SCORES), and nothing here calls it a confidence.
 
 Preprocessing matches how the pipeline made the training images: letterboxed to the network size
 (aspect kept, centred, black padding), grayscale replicated to 3 channels when the model was trained so,
@@ -37,17 +41,26 @@ class DecodeError(ValueError):
     """Outputs or parameters that cannot be decoded; the message names what is wrong."""
 
 
+# What a box's score is, by clustering algorithm (see the module's docstring and _nms).
+SCORES = {
+    "dbscan": "summed coverage",  # of the cluster's grid cells: not a probability, often above 1
+    "nms": "coverage",  # of a grid cell (0 to 1), read where TAO's NMS reads it
+    "hybrid": "coverage",
+}
+
+
 @dataclass(frozen=True)
 class Detection:
     label: str
-    confidence: float
+    score: float
     x1: float
     y1: float
     x2: float
     y2: float
+    score_is: str  # SCORES[algorithm]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "confidence": round(self.confidence, 6),
+        return {"label": self.label, "score": round(self.score, 6), "score_is": self.score_is,
                 "box": [round(v, 3) for v in (self.x1, self.y1, self.x2, self.y2)]}
 
 
@@ -130,11 +143,11 @@ def _dbscan(boxes: np.ndarray, covs: np.ndarray, config: dict[str, Any]) -> list
     for label in np.unique(labels[labels >= 0]):
         w = covs[labels == label]
         mean = np.sum((boxes[labels == label].T * (w / w.sum())).T, axis=0)
-        confidence = float(w.sum())
+        score = float(w.sum())
         if mean[3] - mean[1] <= config["minimum_bounding_box_height"]:
             continue
-        if confidence >= config["dbscan_confidence_threshold"]:
-            found.append((mean, confidence))
+        if score >= config["dbscan_confidence_threshold"]:
+            found.append((mean, score))
     return found
 
 
@@ -144,7 +157,7 @@ def _nms(boxes: np.ndarray, covs: np.ndarray, config: dict[str, Any]) -> list[tu
     TAO's loop moves the highest remaining score to position i by swapping rows (ties keep the row in
     place), zeroes the scores of later rows whose IoU (TAO's +1 pixel convention) is above
     nms_iou_threshold, and keeps the original indices of the rows whose final score is above
-    nms_confidence_threshold. cluster_with_nms then reads each kept box's confidence at its ORIGINAL index
+    nms_confidence_threshold. cluster_with_nms then reads each kept box's score at its ORIGINAL index
     of the score array the loop re-ordered in place: the score of whatever row ended there, often another
     box's or 0. TAO Deploy reports (and, below dbscan_confidence_threshold, drops) boxes by that number;
     so does this decoder.
@@ -267,8 +280,8 @@ class Decoder:
                 keep = covs > config["coverage_threshold"]
                 if not keep.any():
                     continue
-                for box, confidence in cluster(boxes[keep], covs[keep], config):
-                    if confidence < config["dbscan_confidence_threshold"]:
+                for box, score in cluster(boxes[keep], covs[keep], config):
+                    if score < config["dbscan_confidence_threshold"]:
                         continue  # TAO's draw_bbox/labels filter
                     x1 = min(max(0.0, float(box[0])), width)
                     y1 = min(max(0.0, float(box[1])), height)
@@ -277,8 +290,8 @@ class Decoder:
                     where = geometry[n] if geometry is not None else None
                     if where is not None:
                         (x1, y1), (x2, y2) = where.to_source(x1, y1), where.to_source(x2, y2)
-                    found.append(Detection(name, confidence, x1, y1, x2, y2))
-            results.append(sorted(found, key=lambda d: -d.confidence))
+                    found.append(Detection(name, score, x1, y1, x2, y2, SCORES[config["algorithm"]]))
+            results.append(sorted(found, key=lambda d: -d.score))
         return results
 
 
@@ -288,5 +301,5 @@ def draw(image: Image.Image, detections: Sequence[Detection]) -> Image.Image:
     pen = ImageDraw.Draw(canvas)
     for d in detections:
         pen.rectangle((d.x1, d.y1, d.x2, d.y2), outline=(0, 255, 0), width=2)
-        pen.text((d.x1 + 2, max(d.y1 - 12, 0)), f"{d.label} {d.confidence:.2f}", fill=(0, 255, 0))
+        pen.text((d.x1 + 2, max(d.y1 - 12, 0)), f"{d.label} {d.score:.2f}", fill=(0, 255, 0))
     return canvas

@@ -8,6 +8,7 @@ written to a temporary folder that replaces the output folder's content only whe
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -23,6 +24,10 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..steps.common import StepError
+from ..steps.deploy_bundle import inside
+from ..steps.http_client import printable, redact_url
+from . import INSTALL
 from .detectnet_v2 import Decoder, Detection, draw
 
 MODEL_CARD = "model_card.json"
@@ -36,23 +41,41 @@ class PredictError(RuntimeError):
 def load_card(model_dir: Path) -> dict[str, Any]:
     """model_card.json of a model folder, with every file it lists present."""
     path = model_dir / MODEL_CARD
+    if not model_dir.is_dir():
+        raise PredictError(f"{model_dir}: no such folder (give the model asset folder, e.g. as `az ml model "
+                           "download` or a pipeline's model output wrote it)")
     if not path.is_file():
         raise PredictError(f"{model_dir} is not a model asset folder: it has no {MODEL_CARD}")
     try:
+        inside(str(model_dir), MODEL_CARD, "the model card")
         card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+        if not isinstance(card, dict):
+            raise PredictError(f"{path} is not a model card: a JSON object is expected")
+        files = card.get("files") or {}
+        if not isinstance(files, (dict, list)):
+            raise PredictError(f"{path}: files is not a list of file names")
+        # A downloaded card names files: only ones inside the folder are looked at (no `..`, no link out).
+        missing = sorted(name for name in files if not Path(inside(str(model_dir), str(name), "a file of the card"))
+                         .is_file())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise PredictError(f"{path} is not readable JSON: {err}") from None
-    missing = sorted(name for name in card.get("files", {}) if not (model_dir / name).is_file())
+    except StepError as err:
+        raise PredictError(f"{path}: {err}") from None
     if missing:
         raise PredictError(f"the model asset {model_dir} lacks {', '.join(missing)} (listed in {path})")
-    if not card.get("postprocessing"):
+    if not isinstance(card.get("postprocessing"), dict):
         raise PredictError(f"{path} has no postprocessing section: not a DetectNet_v2 (FaceNet) model asset")
+    engine, triton = card.get("engine"), card.get("triton")
+    if not isinstance(engine, (dict, type(None))) or not isinstance(triton, (dict, type(None))):
+        raise PredictError(f"{path}: engine and triton must be JSON objects")
     return card
 
 
 def load_images(paths: Sequence[Path]) -> list[Image.Image]:
     images = []
     for path in paths:
+        if path.is_dir():
+            raise PredictError(f"{path} is a folder: give its images, e.g. {path / '*.jpg'}")
         try:
             with Image.open(path) as image:
                 image.load()
@@ -76,7 +99,7 @@ class LocalModel:
         try:
             import onnxruntime
         except ImportError:
-            raise PredictError("tao-aml predict --local needs onnxruntime: pip install 'tao-aml[serve]'") from None
+            raise PredictError(f"tao-aml predict --local needs onnxruntime: {INSTALL}") from None
         try:
             self.session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for unreadable models
@@ -121,39 +144,64 @@ class TritonModel:
             self.headers, **{"Content-Type": "application/octet-stream",
                              "Inference-Header-Content-Length": str(len(header))}))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _NO_REDIRECTS.open(request, timeout=self.timeout) as response:
                 body = response.read()
                 json_length = response.headers.get("Inference-Header-Content-Length")
+        except _Redirected as err:
+            raise PredictError(f"{self.url} answered {err.code}, a redirect to {redact_url(err.target)}: not "
+                               "followed (the endpoint key is sent to the endpoint only)") from None
         except urllib.error.HTTPError as err:
-            detail = err.read().decode("utf-8", "replace")[:300]
+            detail = printable(err.read().decode("utf-8", "replace"), 300)
             raise PredictError(f"{self.url} answered {err.code}: {detail}") from None
-        except (urllib.error.URLError, OSError) as err:
-            raise PredictError(f"{self.url} cannot be reached: {err}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            raise PredictError(f"{self.url} cannot be reached: {printable(str(err))}") from None
         return self._outputs(body, json_length, names)
 
     def _outputs(self, body: bytes, json_length: str | None, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        split = int(json_length) if json_length else len(body)
+        """The named outputs of a v2 inference response; any other answer is one PredictError naming the URL."""
         try:
+            split = int(json_length) if json_length is not None else len(body)
+            if not 0 < split <= len(body):
+                raise ValueError(f"Inference-Header-Content-Length {split} for a body of {len(body)} bytes")
             answer = json.loads(body[:split])
-        except json.JSONDecodeError as err:
-            raise PredictError(f"{self.url} answered something that is not a v2 inference response: {err}") from None
-        found, offset = {}, split
-        for output in answer.get("outputs", []):
-            shape = [int(d) for d in output.get("shape", [])]
-            size = (output.get("parameters") or {}).get("binary_data_size")
-            if size is not None:
-                values = np.frombuffer(body[offset:offset + int(size)], dtype="<f4")
-                offset += int(size)
-            else:
-                values = np.asarray(output.get("data", []), dtype=np.float32)
-            if values.size != int(np.prod(shape)):
-                raise PredictError(f"{self.url}: output {output.get('name')} has {values.size} values for shape "
-                                   f"{shape}")
-            found[output.get("name")] = values.reshape(shape)
+            found, offset = {}, split
+            for output in answer["outputs"]:
+                shape = [int(d) for d in output["shape"]]
+                size = (output.get("parameters") or {}).get("binary_data_size")
+                if size is not None:
+                    if int(size) % 4 or offset + int(size) > len(body):
+                        raise ValueError(f"binary_data_size {size} does not fit the FP32 data sent")
+                    values = np.frombuffer(body[offset:offset + int(size)], dtype="<f4")
+                    offset += int(size)
+                else:
+                    values = np.asarray(output["data"], dtype=np.float32)
+                if values.size != int(np.prod(shape)):
+                    raise ValueError(f"output {output.get('name')} has {values.size} values for shape {shape}")
+                found[output["name"]] = values.reshape(shape)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            # json's errors are ValueErrors; a JSON body of another shape fails on the first field it lacks.
+            raise PredictError(f"{self.url} answered something that is not a v2 inference response: "
+                               f"{printable(str(err))}") from None
         absent = [name for name in names if name not in found]
         if absent:
             raise PredictError(f"{self.url} returned no {', '.join(absent)}")
         return found[names[0]], found[names[1]]
+
+
+class _Redirected(urllib.error.HTTPError):
+    def __init__(self, request: urllib.request.Request, code: int, headers: Any, target: str) -> None:
+        super().__init__(request.full_url, code, "redirect not followed", headers, None)
+        self.target = target
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect to any host with the request's headers, the endpoint key among them."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        raise _Redirected(req, code, headers, newurl)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 @dataclass

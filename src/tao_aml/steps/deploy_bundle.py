@@ -52,6 +52,9 @@ DEFAULT_SERVING_GPU = "T4"  # tao-aml deploy's default size, Standard_NC4as_T4_v
 TRITON_FOR_TENSORRT = {"8.5.3": "23.02 or 23.03"}
 # Triton model names: a folder of the repository and a segment of /v2/models/<name>/infer.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# TAO's exports keep TensorFlow 1.15's names: an op name (tensorflow/python/framework/ops.py,
+# _VALID_OP_NAME_REGEX) and the output index. Nothing in them needs escaping in protobuf text or nvinfer configs.
+TENSOR_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_./-]*(:[0-9]+)?$")
 # deepstream_tao_apps bodypose2d post-processing values the TAO specs do not carry (sample_bodypose2d_model_config).
 BODYPOSE2D_FIXED = [("nmsWindowSize", 7), ("featUpsamplingFactor", 4), ("threshVectorCnt1", 8),
                     ("threshPartCnt", 4), ("threshHumanScore", 0.4), ("imageType", 8)]
@@ -429,17 +432,45 @@ def deepstream_bodypose(onnx_path: str, engine: Dict[str, Any], infer_spec: Dict
 
 # ----------------------------------------------------------------------------------- Triton
 
+def inside(folder: str, name: str, what: str) -> str:
+    """The path of `name` in `folder`, refused when it is absolute, climbs out with `..` or is a link leading out."""
+    parts = name.replace("\\", "/").split("/")
+    if not name or os.path.isabs(name) or ".." in parts:
+        raise StepError("{} {!r} is not a file name inside {}".format(what, name, folder))
+    base = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(base, name))
+    if os.path.commonpath([base, path]) != base:
+        raise StepError("{} {} is a link to {}, outside {}: only files inside the model folder are read".format(
+            what, name, path, folder))
+    return path
+
+
+def _tensor_name(name: Any) -> str:
+    if not isinstance(name, str) or not TENSOR_NAME.match(name):
+        raise StepError("tensor name {!r} is not a TensorFlow tensor name (letters, digits, '.', '_', '-', '/', "
+                        "then ':' and the output index)".format(name))
+    return name
+
+
+def _dimension(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StepError("tensor dimension {!r} is not a whole number of at least 1".format(value))
+    return str(value)
+
+
 def _pbtxt_tensor(name: str, dims: List[int], nchw: bool) -> str:
-    fields = ['    name: "{}"'.format(name), "    data_type: TYPE_FP32"]
+    fields = ['    name: "{}"'.format(_tensor_name(name)), "    data_type: TYPE_FP32"]
     if nchw:
         fields.append("    format: FORMAT_NCHW")
-    fields.append("    dims: [ {} ]".format(", ".join(str(d) for d in dims)))
+    fields.append("    dims: [ {} ]".format(", ".join(_dimension(d) for d in dims)))
     return "  {\n" + "\n".join(fields) + "\n  }"
 
 
 def triton_config(name: str, platform: str, params: Dict[str, Any], max_batch_size: int,
                   default_file: str) -> str:
+    """config.pbtxt; every name and number in it checked, so that no value needs escaping in protobuf text."""
     net = params["network"]
+    _dimension(max_batch_size)
     grid = [net["grid_height"], net["grid_width"]]
     outputs = [_pbtxt_tensor(net["bbox"], [4 * net["classes"]] + grid, False),
                _pbtxt_tensor(net["cov"], [net["classes"]] + grid, False)]
@@ -459,7 +490,7 @@ def plan_problem(engine: Optional[Dict[str, Any]], serving_gpu: str, serving_ten
     """Why the engine cannot be a Triton plan on `serving_gpu` with `serving_tensorrt`, or None."""
     if engine is None:
         return "the model has no TensorRT engine"
-    built = engine.get("gpu") or {}
+    built = engine.get("gpu") if isinstance(engine.get("gpu"), dict) else {}
     needs = "TensorRT {} (Triton {})".format(engine.get("tensorrt"),
                                             TRITON_FOR_TENSORRT.get(str(engine.get("tensorrt")), "of that TensorRT"))
     if not built.get("compute_capability"):
@@ -481,26 +512,27 @@ def triton_repository(model_dir: str, target: str, params: Dict[str, Any], engin
     """<target>/<model>/{config.pbtxt, 1/model.onnx} and, with_plan when the engine can run on the serving GPU
     and TensorRT (plan_problem), <target>/<model>_trt/{config.pbtxt, 1/model.plan}. Returns the card's
     `triton` section: the model names and whether the plan is there, or why not."""
-    if not MODEL_NAME.match(model):
+    if not isinstance(model, str) or not MODEL_NAME.match(model):
         raise StepError("model name {!r} cannot name a Triton model (letters, digits, '.', '_', '-')".format(model))
-    onnx = os.path.join(model_dir, "model.onnx")
+    onnx = inside(model_dir, "model.onnx", "the ONNX model")
     if not os.path.isfile(onnx):
         raise StepError("{} has no model.onnx for the Triton repository".format(model_dir))
-    batch = engine["max_batch_size"] if engine else 1
+    batch = engine.get("max_batch_size") if engine else 1
     layout = [(model, "onnxruntime_onnx", "model.onnx", onnx)]
     problem = plan_problem(engine, serving_gpu, serving_tensorrt) if with_plan else "triton_plan is false"
     if problem is None:
         assert engine is not None
-        plan = os.path.join(model_dir, engine["engine_file"])
+        plan = inside(model_dir, str(engine.get("engine_file") or ""), "the engine's engine_file")
         if not os.path.isfile(plan):
             raise StepError("{} has no TensorRT engine {} for the Triton plan".format(model_dir, engine["engine_file"]))
         layout.append((model + "_trt", "tensorrt_plan", "model.plan", plan))
-    for name, platform, file_name, source in layout:
+    # Every config is written out in memory first: a bad name or number leaves no half-made repository.
+    configs = [triton_config(name, platform, params, batch, file_name) for name, platform, file_name, _ in layout]
+    for (name, _, file_name, source), config in zip(layout, configs):
         version = os.path.join(target, name, "1")
         os.makedirs(version, exist_ok=True)
         shutil.copy2(source, os.path.join(version, file_name))
-        atomic_write_text(os.path.join(target, name, "config.pbtxt"),
-                          triton_config(name, platform, params, batch, file_name))
+        atomic_write_text(os.path.join(target, name, "config.pbtxt"), config)
     plan_info: Dict[str, Any] = {"included": problem is None, "reason": problem}
     if problem is None:
         assert engine is not None

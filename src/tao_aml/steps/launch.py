@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 import tempfile
+import zipfile
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import tao
@@ -23,8 +24,11 @@ from .common import StepError
 LOG = logging.getLogger("tao_aml.launch")
 
 RUNNER_MODULE = "nvidia_tao_tf1.cv.{family}.scripts.train"
-# TAO's checkpoints: detectnet_v2 model.epoch-E.{ckzip,hdf5}, bpnet model.epoch-E.hdf5.
+# TAO's checkpoints: model.epoch-E.ckzip for both families (detectnet_v2/tfhooks/checkpoint_saver_hook.py), and
+# for bpnet also model.epoch-E.hdf5 (the final bpnet_model.hdf5 is a copy of the newest one: bpnet_trainer.py).
 CHECKPOINT = re.compile(r"^model\.epoch-(\d+)\.[A-Za-z0-9]+$")
+# Where checkpoints TAO could not read are moved, out of the names TAO lists in its results folder.
+SET_ASIDE = "unreadable_checkpoints"
 
 
 class World(NamedTuple):
@@ -133,8 +137,37 @@ def train_command(
     return argv, {"TF_ENABLE_AUTO_MIXED_PRECISION": "1" if amp else "0"}
 
 
-def latest_checkpoint(folder: str) -> Optional[Tuple[int, List[str]]]:
-    """(epoch, file names) of the newest TAO checkpoint in `folder`, or None."""
+def ckzip_problem(path: str, epoch: int) -> Optional[str]:
+    """Why TAO cannot resume from a model.epoch-E.ckzip, or None.
+
+    TAO 5.0 writes a plain zip of TF's `model.ckpt-E.*` files and resumes from the newest one by number,
+    extracting it with zipfile and restoring `model.ckpt-E` (common/utilities/tlt_utils.py get_latest_checkpoint,
+    get_tf_ckpt); a zip it cannot extract ends training with "The zipfile extracted was corrupt".
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # reads every member and checks its CRC, as extraction does
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        return "not a complete zip ({})".format(err)
+    if bad is not None:
+        return "member {} is damaged".format(bad)
+    stem = "model.ckpt-{}".format(epoch)
+    if stem + ".index" not in names or not any(n.startswith(stem + ".data-") for n in names):
+        return "it holds no {0}.index and {0}.data-* (TF's checkpoint of that epoch)".format(stem)
+    return None
+
+
+class Checkpoints(NamedTuple):
+    """The checkpoints of a results folder: the newest TAO can read, and the newer ones it could not."""
+
+    epoch: Optional[int]
+    names: List[str]
+    unreadable: List[Tuple[str, str]]  # (file name, why), newest first
+
+
+def find_checkpoints(folder: str) -> Optional[Checkpoints]:
+    """The newest epoch whose every file TAO can read, skipping newer damaged ones; None without checkpoints."""
     if not os.path.isdir(folder):
         return None
     by_epoch: Dict[int, List[str]] = {}
@@ -144,32 +177,62 @@ def latest_checkpoint(folder: str) -> Optional[Tuple[int, List[str]]]:
             by_epoch.setdefault(int(match.group(1)), []).append(name)
     if not by_epoch:
         return None
-    epoch = max(by_epoch)
-    return epoch, sorted(by_epoch[epoch])
+    unreadable: List[Tuple[str, str]] = []
+    for epoch in sorted(by_epoch, reverse=True):
+        names = sorted(by_epoch[epoch])
+        ckzip = "model.epoch-{}.ckzip".format(epoch)
+        problem = ckzip_problem(os.path.join(folder, ckzip), epoch) if ckzip in names else \
+            "no {} beside it: TAO resumes only from those".format(ckzip)
+        if problem is None:
+            return Checkpoints(epoch, names, unreadable)
+        # The epoch's other files (bpnet's model.epoch-E.hdf5) go with it: TAO rewrites them from the earlier one.
+        named = ckzip if ckzip in names else names[0]
+        unreadable += [(named, problem)] + [(name, "of the same epoch") for name in names if name != named]
+    return Checkpoints(None, [], unreadable)
+
+
+def _set_aside(folder: str, names: Sequence[str]) -> str:
+    aside = os.path.join(folder, SET_ASIDE)
+    os.makedirs(aside, exist_ok=True)
+    for name in names:
+        os.replace(os.path.join(folder, name), os.path.join(aside, name))
+    return aside
 
 
 def prepare_resume(results_dir: str, resume_from: Optional[str]) -> Optional[int]:
-    """Make TAO continue from the newest checkpoint; returns the epoch it resumes after, if any.
+    """Make TAO continue from the newest checkpoint it can read; returns the epoch it resumes after, if any.
 
     TAO resumes from the newest checkpoint in its results folder. After a preemption Azure ML
     restarts the job on the same output folder, which already holds them; a new job given
-    `resume_from` (an earlier run's results) is seeded with that run's newest checkpoint.
+    `resume_from` (an earlier run's results) is seeded with that run's newest readable checkpoint.
+    A damaged newer checkpoint (a node lost while writing it) would stop TAO: it is moved to
+    unreadable_checkpoints/ with a warning, and TAO resumes from the one before, or starts afresh.
     """
-    own = latest_checkpoint(results_dir)
+    own = find_checkpoints(results_dir)
     if own is not None:
-        LOG.info("resuming from checkpoint %s (epoch %d) already in %s", own[1][0], own[0], results_dir)
-        return own[0]
+        for name, why in own.unreadable:
+            LOG.warning("checkpoint %s in %s cannot be resumed from: %s", name, results_dir, why)
+        if own.unreadable:
+            aside = _set_aside(results_dir, [name for name, _ in own.unreadable])
+            LOG.warning("moved %d damaged checkpoint file(s) to %s", len(own.unreadable), aside)
+        if own.epoch is not None:
+            LOG.info("resuming from checkpoint %s (epoch %d) already in %s", own.names[0], own.epoch, results_dir)
+            return own.epoch
+        LOG.warning("no checkpoint in %s can be resumed from: training starts again from epoch 0", results_dir)
     if not resume_from:
         return None
-    seed = latest_checkpoint(resume_from)
-    if seed is None:
+    seed = find_checkpoints(resume_from)
+    if seed is None or seed.epoch is None:
+        why = "; ".join("{}: {}".format(name, problem) for name, problem in seed.unreadable) if seed else ""
         raise StepError(
-            "--resume_from {} holds no TAO checkpoint (model.epoch-N.*); connect the results folder "
-            "of an earlier train or retrain step".format(resume_from)
+            "--resume_from {} holds no {}TAO checkpoint (model.epoch-N.*){}; connect the results folder "
+            "of an earlier train or retrain step".format(resume_from, "readable " if why else "",
+                                                          " ({})".format(why) if why else "")
         )
-    epoch, names = seed
+    for name, why in seed.unreadable:
+        LOG.warning("checkpoint %s in %s cannot be resumed from: %s; taking an earlier one", name, resume_from, why)
     os.makedirs(results_dir, exist_ok=True)
-    for name in names:
+    for name in seed.names:
         shutil.copy2(os.path.join(resume_from, name), os.path.join(results_dir, name))
-    LOG.info("resuming from checkpoint %s (epoch %d) copied from %s", names[0], epoch, resume_from)
-    return epoch
+    LOG.info("resuming from checkpoint %s (epoch %d) copied from %s", seed.names[0], seed.epoch, resume_from)
+    return seed.epoch

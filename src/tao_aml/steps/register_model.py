@@ -40,7 +40,9 @@ MODEL_CARD = "model_card.json"
 TAO_VERSION = "5.0.0"
 # What a deployment reads, by extension, from the export and engine folders.
 DEPLOYABLE = (".onnx", ".engine", ".trt", ".bin", ".cache", ".etlt", ".uff")
-DEPLOY_FILES = ("labels.txt", "nvinfer_config.txt", deploy_bundle.ENGINE_INFO)
+# Not TAO's own `--gen_ds_config` nvinfer_config.txt: it is partial and holds `tlt-model-key=<key>`
+# (cv/common/types/base_ds_config.py); the asset's DeepStream configs are written by deploy_bundle.
+DEPLOY_FILES = ("labels.txt", deploy_bundle.ENGINE_INFO)
 SPEC_EXTENSIONS = (".txt", ".yaml", ".yml", ".json")
 NOT_SPECS = ("status.json", STEP_METRICS, "labels.txt", "nvinfer_config.txt", deploy_bundle.ENGINE_INFO)
 README = "README.md"

@@ -38,10 +38,9 @@ import re
 import shutil
 import struct
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
-
-SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src")
 
 # ---------------------------------------------------------------------------------------------
 # Flag tables: (option strings, argparse keywords, what must exist: "file" | "dir" | "path" | None)
@@ -416,6 +415,28 @@ def placeholder(path: str, content: dict[str, Any]) -> None:
         json.dump(dict(content, standin=True), handle, indent=1)
 
 
+def write_ckzip(results_dir: str, epoch: int, kind: str) -> None:
+    """model.epoch-E.ckzip as TAO 5.0 writes it: a plain zip of TF's `model.ckpt-E.*` files and `checkpoint`
+    (detectnet_v2/tfhooks/checkpoint_saver_hook.py _save_encrypted_checkpoint; bpnet uses the same hook)."""
+    stem = f"model.ckpt-{epoch}"
+    with zipfile.ZipFile(os.path.join(results_dir, f"model.epoch-{epoch}.ckzip"), "w") as archive:
+        for member in (f"{stem}.index", f"{stem}.data-00000-of-00001", f"{stem}.meta"):
+            archive.writestr(member, json.dumps({"kind": kind, "epoch": epoch, "standin": True}))
+        archive.writestr("checkpoint", f'model_checkpoint_path: "{stem}"\n')
+
+
+def resume_checkpoint(path: str) -> None:
+    """TAO extracts the newest ckzip and stops when it cannot (common/utilities/tlt_utils.py get_tf_ckpt,
+    extract_checkpoint_file: the TAO < 5.0 decryption fallback fails on a damaged zip as well)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.testzip() is not None:
+                raise zipfile.BadZipFile("bad CRC")
+    except (OSError, zipfile.BadZipFile, EOFError):
+        raise TaskError("The zipfile extracted was corrupt. Please check your key or delete the latest `*.ckzip` "
+                        "and re-run the command.") from None
+
+
 def read_placeholder(path: str, expected: str) -> dict[str, Any]:
     try:
         with open(path) as handle:
@@ -429,8 +450,6 @@ def read_placeholder(path: str, expected: str) -> dict[str, Any]:
 
 def load_proto(path: str) -> Any:
     """Read protobuf text with the project's reader (imported here: bpnet runs without it)."""
-    if SRC not in sys.path:
-        sys.path.insert(0, SRC)
     from tao_aml.steps import prototext
 
     with open(path) as handle:
@@ -488,6 +507,7 @@ def train_epochs(ctx: Ctx, results_dir: str, num_epochs: int, interval: int, lea
                                       for n in os.listdir(results_dir)) if m]
     start = max(done) if done else 0
     if done:
+        resume_checkpoint(os.path.join(results_dir, f"model.epoch-{start}.ckzip"))
         ctx.say("INFO: resuming from checkpoint {}".format(
             os.path.join(results_dir, f"model.epoch-{start}.ckzip")))
     kill_after = int(os.environ.get("TAO_STANDIN_KILL_AFTER_EPOCHS", "0") or 0)
@@ -744,9 +764,9 @@ def dn_train(ctx: Ctx) -> None:
         spec, "training_config.learning_rate.soft_start_annealing_schedule.max_learning_rate") or 0.0)
 
     def checkpoint(epoch: int) -> None:
-        for ext in ("ckzip", "hdf5"):
-            placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.{ext}"),
-                        {"kind": "detectnet_v2-checkpoint", "epoch": epoch})
+        write_ckzip(results_dir, epoch, "detectnet_v2-checkpoint")
+        placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.hdf5"),
+                    {"kind": "detectnet_v2-checkpoint", "epoch": epoch})
 
     train_epochs(ctx, results_dir, num_epochs, interval, learning_rate, checkpoint)
     ctx.status.write(message="Training loop completed.")
@@ -940,7 +960,7 @@ def dn_export(ctx: Ctx) -> None:
     channels, height, width, classes = dn_model_shape(a.model)
     if channels != 3:
         raise TaskError(f"stand-in: only 3-channel models are emulated ({a.model} has {channels})")
-    import onnx_models  # needs onnx: a test dependency
+    from tao_aml.simulate import onnx_models  # needs onnx: the rehearse extra
 
     # The ONNX graph is the same whatever --data_type: the precision only matters to the engine and cache.
     box = onnx_models.Box(width * 0.25, height * 0.25, width * 0.75, height * 0.75)
@@ -1043,7 +1063,7 @@ def deploy_start(ctx: Ctx, mode: str) -> None:
 def deploy_onnx(path: str) -> dict[str, Any]:
     """DetectNetEngineBuilder.create_network (cv/detectnet_v2/engine_builder.py): TensorRT's ONNX parser reads
     the file ("Failed to load ONNX file" and sys.exit(1) when it cannot); the engine keeps its tensors."""
-    import onnx  # a test dependency, like the exports' real ONNX models
+    import onnx  # the rehearse extra, like the exports' real ONNX models
 
     try:
         model = onnx.load(path)
@@ -1437,9 +1457,9 @@ def bp_train(ctx: Ctx) -> None:
     learning_rate = bp_get(spec, "optimizer.learning_rate_schedule.learning_rate") or 0.0
 
     def checkpoint(epoch: int) -> None:
-        for ext in ("ckzip", "hdf5"):
-            placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.{ext}"),
-                        {"kind": "bpnet-checkpoint", "epoch": epoch})
+        write_ckzip(results_dir, epoch, "bpnet-checkpoint")
+        placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.hdf5"),
+                    {"kind": "bpnet-checkpoint", "epoch": epoch})
 
     train_epochs(ctx, results_dir, spec["num_epoch"], spec["checkpoint_n_epoch"], learning_rate, checkpoint)
     shutil.copyfile(os.path.join(results_dir, "model.epoch-{}.hdf5".format(spec["num_epoch"])),
@@ -1607,7 +1627,7 @@ def bp_export(ctx: Ctx) -> None:
         raise TaskError(f"KeyError: 'normalization_params' (dataloader of {a.experiment_spec})")
     bp_check_calibration(ctx)
     ctx.maybe_fail()
-    import onnx_models  # needs onnx: a test dependency
+    from tao_aml.simulate import onnx_models  # needs onnx: the rehearse extra
 
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     # export_utils.update_model: the last stage's raw heads, or with --sdk_compatible_model the PAF upsampled

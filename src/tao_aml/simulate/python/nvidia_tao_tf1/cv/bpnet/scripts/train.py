@@ -1,0 +1,9 @@
+"""TAO 5.0 simulated: the bpnet train runner module (see tao_aml/simulate/tao_standin.py: run_runner)."""
+import os
+import sys
+
+# The package this file belongs to (python/nvidia_tao_tf1/cv/bpnet/scripts/ -> the folder holding tao_aml).
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 7)))
+from tao_aml.simulate.tao_standin import run_runner  # noqa: E402
+
+run_runner("bpnet")
