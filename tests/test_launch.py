@@ -157,8 +157,7 @@ def test_a_checkpoint_cut_short_is_set_aside_and_the_one_before_resumed(data, tm
     assert epochs_run(results) == [0, 1, 1, 2]
     assert f"checkpoint model.epoch-2.ckzip in {results} cannot be resumed from: not a complete zip" in caplog.text
     assert "resuming from checkpoint model.epoch-1.ckzip (epoch 1)" in caplog.text
-    assert sorted(p.name for p in (results / launch.SET_ASIDE).iterdir()) == ["model.epoch-2.ckzip",
-                                                                             "model.epoch-2.hdf5"]
+    assert sorted(p.name for p in (results / launch.SET_ASIDE).iterdir()) == ["model.epoch-2.ckzip"]
     assert launch.find_checkpoints(str(results)).epoch == 3
 
 

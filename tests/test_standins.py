@@ -229,9 +229,8 @@ def test_facenet_chain_train_evaluate_prune_retrain_infer_export(tmp_path: Path,
     out = passed(train(tmp_path, dn["spec"], results)).stdout
     assert "resuming" not in out
     assert (results / "weights" / "resnet18_detector.hdf5").is_file()
-    assert sorted(p.name for p in results.glob("model.epoch-*")) == sorted(
-        f"model.epoch-{e}.{x}" for e in range(1, 5) for x in ("ckzip", "hdf5")
-    )
+    # detectnet_v2 writes only model.epoch-E.ckzip per epoch (tfhooks/checkpoint_saver_hook.py).
+    assert sorted(p.name for p in results.glob("model.epoch-*")) == [f"model.epoch-{e}.ckzip" for e in range(1, 5)]
     lines = status_lines(results)
     assert [line["status"] for line in lines][0] == "STARTED" and lines[-1]["status"] == "SUCCESS"
     running = [line for line in lines if "epoch" in line]
@@ -560,7 +559,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path, dn: di
     lines = status_lines(results)
     second = lines[max(i for i, line in enumerate(lines) if line["status"] == "STARTED") :]
     assert [line["epoch"] for line in second if "epoch" in line] == [2, 3]
-    assert second[-1]["status"] == "SUCCESS" and (results / "model.epoch-4.hdf5").is_file()
+    assert second[-1]["status"] == "SUCCESS" and (results / "model.epoch-4.ckzip").is_file()
     assert [call["exit_code"] for call in invocations(tmp_path / "tao.jsonl")][-2:] == [137, 0]
 
 

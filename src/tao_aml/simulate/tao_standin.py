@@ -764,9 +764,9 @@ def dn_train(ctx: Ctx) -> None:
         spec, "training_config.learning_rate.soft_start_annealing_schedule.max_learning_rate") or 0.0)
 
     def checkpoint(epoch: int) -> None:
+        # Only the ckzip per epoch (tfhooks/checkpoint_saver_hook.py); the model is weights/<name>.hdf5 at the
+        # end (scripts/train.py), no per-epoch .hdf5.
         write_ckzip(results_dir, epoch, "detectnet_v2-checkpoint")
-        placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.hdf5"),
-                    {"kind": "detectnet_v2-checkpoint", "epoch": epoch})
 
     train_epochs(ctx, results_dir, num_epochs, interval, learning_rate, checkpoint)
     ctx.status.write(message="Training loop completed.")
