@@ -93,10 +93,10 @@ if args[:1] == ["build"]:
     record({{"build": args[2]}})
     sys.exit(0)
 
-assert args[:2] == ["run", "--rm"], args
+assert args[:3] == ["run", "--rm", "--init"], args  # --init: signals reach the step (PID 1 would ignore SIGTERM)
 secret = os.environ.get("NGC_API_KEY")
 assert not secret or all(secret not in arg for arg in args), "the NGC key is on docker's command line"
-flags, i = [], 2
+flags, i = [], 3
 while args[i].startswith("--"):
     flags.append((args[i], args[i + 1]))
     i += 2

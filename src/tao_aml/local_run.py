@@ -384,7 +384,9 @@ class Docker:
     def argv(self, launch: Launch, env: dict[str, str]) -> list[str]:
         workdir = launch.folder.parent
         name = f"tao-aml-{hashlib.sha256(str(workdir).encode()).hexdigest()[:8]}-{launch.step}"
-        argv = ["docker", "run", "--rm", "--name", name, *CONTAINER_LIMITS]
+        # --init: docker's tini is PID 1 and passes Ctrl-C's SIGINT/SIGTERM on; the step's own process as PID 1
+        # would ignore SIGTERM and the container would outlive the run.
+        argv = ["docker", "run", "--rm", "--init", "--name", name, *CONTAINER_LIMITS]
         if launch.gpu:
             argv += ["--gpus", "all"]
         if launch.shm_size:
