@@ -43,7 +43,7 @@ def environment_problems(component: Component) -> list[Problem]:
                     component.path, f"{prefix}environment_variables.{name}",
                     "a secret written in the job: every reader of the job (and of a registered pipeline "
                     "component) sees it; put it in Azure Key Vault and give key_vault_url and the secret's name "
-                    "(ngc_key_secret, model_key_secret; README, Secrets)",
+                    "(ngc_key_secret, model_key_secret; docs/submitting.md, Secrets)",
                 ))
     return problems
 
@@ -55,7 +55,7 @@ def shown_input(name: str, text: str) -> str:
     if text in PUBLIC_MODEL_KEYS:
         return MASK
     return f"{MASK} (a key of your own is stored in the job for every reader: put it in Key Vault and set " \
-           "model_key_secret instead; README, Secrets)"
+           "model_key_secret instead; docs/submitting.md, Secrets)"
 
 
 def shown_command(command: str) -> str:
@@ -72,7 +72,7 @@ def local_secret_problems(values: Mapping[str, Any], environ: Mapping[str, str])
     if values.get("key_vault_url"):
         return []
     return [f"--set {name}={values[name]}: a local run reads this key from environment variable {variable}, "
-            f"which is not set; export it (README, Secrets)"
+            f"which is not set; export it (docs/submitting.md, Secrets)"
             for name, variable in LOCAL_SOURCES.items() if values.get(name) and not environ.get(variable, "").strip()]
 
 
@@ -81,4 +81,4 @@ def azure_secret_problems(values: Mapping[str, Any]) -> list[str]:
     if values.get("key_vault_url"):
         return []
     return [f"--set {name}={values[name]}: on Azure ML the step reads this secret from Key Vault: set key_vault_url "
-            "too (README, Secrets)" for name in LOCAL_SOURCES if values.get(name)]
+            "too (docs/submitting.md, Secrets)" for name in LOCAL_SOURCES if values.get(name)]

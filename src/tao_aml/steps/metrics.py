@@ -1,4 +1,4 @@
-"""What TAO reports, as metrics with stable names (the list is in the README, "Seeing what happened").
+"""What TAO reports, as metrics with stable names (the list is in docs/troubleshooting.md, "Live metrics").
 
 One mapping for every family: TAO's StatusLogger writes the same record shapes for detectnet_v2 and
 bpnet (nvidia_tao_tf1/cv/common/logging/logging.py), and both prune tasks print the same lines.

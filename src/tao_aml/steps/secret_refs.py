@@ -108,14 +108,15 @@ def _from_vault(vault_url: str, name: str, where: str) -> str:
     try:
         secret = client.get_secret(name)
     except ResourceNotFoundError:
-        raise StepError("{}: no such secret; create it (README, Secrets)".format(where)) from None
+        raise StepError("{}: no such secret; create it (docs/submitting.md, Secrets)".format(where)) from None
     except ClientAuthenticationError as err:
         raise StepError("{}: the job could not sign in ({}); give the compute cluster a managed identity "
-                        "(README, Secrets)".format(where, _first_line(err))) from None
+                        "(docs/submitting.md, Secrets)".format(where, _first_line(err))) from None
     except HttpResponseError as err:
         if err.status_code == 403:
             raise StepError("{}: the job's identity may not read it (403); grant the cluster's managed identity "
-                            "the role Key Vault Secrets User on the vault (README, Secrets)".format(where)) from None
+                            "the role Key Vault Secrets User on the vault (docs/submitting.md, Secrets)".format(
+                                where)) from None
         raise StepError("{}: Key Vault answered {} ({})".format(where, err.status_code, _first_line(err))) from None
     except AzureError as err:
         raise StepError("{}: {}".format(where, _first_line(err))) from None

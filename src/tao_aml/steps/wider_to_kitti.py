@@ -12,7 +12,7 @@ one-channel PNG, a third of the data). `--channels auto` (the default) writes 1 
 train` and 3 otherwise: TAO reads the training split only in dataset_convert (the image size), the
 trainer (`tf.image.decode_png(channels=3)`) and INT8 calibration (`convert("RGB")`), which see the same
 three equal channels either way, whereas TAO Deploy's detectnet_v2 inference draws coloured boxes on
-a validation image as the file decodes, which Pillow refuses on a one-channel image (README.md, "The
+a validation image as the file decodes, which Pillow refuses on a one-channel image (docs/facenet.md, "The
 WIDER → KITTI converter", lists every reader with its source). Source images are read as TAO's decoders read
 them (formats/images.py): 16-bit gray scaled to 8 bits (not clipped to white), palette, CMYK and alpha
 converted, EXIF orientation not applied (WIDER's boxes, like every TAO reader, refer to the stored
