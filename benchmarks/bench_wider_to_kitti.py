@@ -42,7 +42,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 import notebook_baseline  # noqa: E402
 from tao_aml.simulate.data import make_split, random_images  # noqa: E402
-from tao_aml.steps import wider_to_kitti  # noqa: E402
+from tao_aml.steps.data import wider_to_kitti  # noqa: E402
 
 WIDTH, HEIGHT = 736, 416
 

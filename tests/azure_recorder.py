@@ -284,8 +284,9 @@ class FakeMLClient:
 def fake_azure(monkeypatch: pytest.MonkeyPatch) -> FakeAzure:
     """Patch the workspace module's MLClient and credential; no Azure call can escape."""
     azure = FakeAzure()
-    monkeypatch.setattr("tao_aml.workspace.MLClient", lambda credential, **kw: FakeMLClient(azure, credential, **kw))
-    monkeypatch.setattr("tao_aml.workspace.DefaultAzureCredential", lambda: "credential")
+    monkeypatch.setattr("tao_aml.azure.workspace.MLClient",
+                        lambda credential, **kw: FakeMLClient(azure, credential, **kw))
+    monkeypatch.setattr("tao_aml.azure.workspace.DefaultAzureCredential", lambda: "credential")
     for name in ("AZUREML_SUBSCRIPTION_ID", "AZUREML_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
         monkeypatch.delenv(name, raising=False)
     return azure

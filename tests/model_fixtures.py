@@ -15,8 +15,9 @@ from pathlib import Path
 import yaml
 
 from tao_aml.simulate import onnx_models
-from tao_aml.steps import deploy_bundle, prototext, spec_edit
-from tao_aml.steps.spec_templates import SHIPPED
+from tao_aml.steps.deploy import engine_info
+from tao_aml.steps.specs import prototext, spec_edit
+from tao_aml.steps.specs.spec_templates import SHIPPED
 
 NODE = "/mnt/azureml/cr/j/1234/cap/data-capability/wd"
 FACENET, BODYPOSE = Path(SHIPPED) / "facenet", Path(SHIPPED) / "bodypose"
@@ -65,7 +66,7 @@ def facenet_outputs(root: Path, width: int = 160, height: int = 96, boxes: list 
     cache = engine / "cal.bin" if data_type == "int8" else None
     if cache:
         cache.write_text("TRT-8503-EntropyCalibration2\ninput_1:0: 3c010a14\n")
-    deploy_bundle.write_engine_info(str(engine), str(engine / "model.engine"), data_type, max_batch_size,
+    engine_info.write_engine_info(str(engine), str(engine / "model.engine"), data_type, max_batch_size,
                                     str(cache) if cache else None)
     (engine / "specs" / "facenet_retrain_resnet18_kitti.txt").write_text(engine_spec(width, height))
     (inference / "specs" / "facenet_inference_kitti_tlt.txt").write_text(inference_spec(width, height, clustering))
@@ -136,7 +137,7 @@ def bodypose_outputs(root: Path, height: int = 288, width: int = 384, max_batch_
         onnx_models.save(onnx_models.bpnet(height, width, sdk_compatible), str(export / name / "model.onnx"))
         (export / name / "model.engine").write_bytes(b"serialized TensorRT engine")
         (export / name / "cal.bin").write_text("TRT-8503-EntropyCalibration2\n")
-        deploy_bundle.write_engine_info(str(export / name), str(export / name / "model.engine"), "int8",
+        engine_info.write_engine_info(str(export / name), str(export / name / "model.engine"), "int8",
                                         max_batch_size, str(export / name / "cal.bin"),
                                         input_dims=[height, width, 3])
     (export / "model_info.json").write_text(json.dumps({"model_file": "tao/model.engine"}))

@@ -17,11 +17,11 @@ import pytest
 from azure.ai.ml import load_job
 
 from doc_commands import DOC_FILES, doc_text, shown_commands
+from tao_aml.azure.render import rest_body
+from tao_aml.azure.submit import ESTIMATE_INPUT, build_job, sent_computes
 from tao_aml.cli import main
-from tao_aml.pipelines import WRAPPER_STEP, Pipeline, parse_value
-from tao_aml.render import rest_body
-from tao_aml.submit import ESTIMATE_INPUT, build_job, sent_computes
-from tao_aml.validation import literal_problem
+from tao_aml.repo.input_rules import literal_problem
+from tao_aml.repo.pipelines import WRAPPER_STEP, Pipeline, parse_value
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(p.parent.name for p in (REPO / "pipelines").glob("*/pipeline.yml"))

@@ -14,12 +14,12 @@ import yaml
 
 from coco_fixtures import make_coco, make_coco_zips
 from http_server import add_ngc_model
-from tao_aml.local_run import LocalRunner, StepFailed
-from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
-from tao_aml.profiles import profile_assignments
-from tao_aml.rehearse import rehearse
+from tao_aml.local.local_run import LocalRunner, StepFailed
+from tao_aml.local.rehearse import rehearse
+from tao_aml.repo.pipelines import Pipeline, SettingError, resolve_settings
+from tao_aml.repo.profiles import profile_assignments
 from tao_aml.simulate import environment_path, invocations, status_lines
-from tao_aml.steps.spec_templates import SHIPPED
+from tao_aml.steps.specs.spec_templates import SHIPPED
 
 MODEL = "nvidia/tao/bodyposenet:trainable_v1.0"
 # The smoke profile users run first, with INT8 (calibration exercised) on fewer images than the test set holds.

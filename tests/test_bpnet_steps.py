@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from coco_fixtures import make_coco
+from tao_aml.repo.spec_check import check_spec
 from tao_aml.simulate import invocations, use_standins
-from tao_aml.spec_check import check_spec
 from tao_aml.steps.bpnet import dataset_convert, export, inference, specs, train
-from tao_aml.steps.spec_templates import SHIPPED
+from tao_aml.steps.specs.spec_templates import SHIPPED
 
 SPECS = Path(__file__).resolve().parents[1] / "src" / "tao_aml" / "templates" / "bodypose"
 TRAIN_SPEC = SPECS / "bpnet_train_m1_coco.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from coco_fixtures import file_name, make_coco
-from tao_aml.steps import coco_calibration, coco_subset
+from tao_aml.steps.data import coco_calibration, coco_subset
 
 
 @pytest.fixture

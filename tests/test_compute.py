@@ -10,8 +10,8 @@ from azure.ai.ml import load_compute
 from azure.ai.ml.entities import AmlCompute
 
 from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
+from tao_aml.azure.workspace import COMPUTE_FILES
 from tao_aml.cli import main
-from tao_aml.workspace import COMPUTE_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
-from tao_aml import endpoint, run_cost, vm_prices, vm_sizes
+from tao_aml.azure import endpoint, vm_prices, vm_sizes
+from tao_aml.azure.submit import build_job
 from tao_aml.cli import main
-from tao_aml.submit import build_job
+from tao_aml.repo import run_cost
 
 REPO = Path(__file__).resolve().parents[1]
 A100_X4 = "Standard_NC96ads_A100_v4"
@@ -102,7 +103,7 @@ def test_a_size_without_a_sourced_spot_price_is_unknown(tmp_path: Path, fake_azu
     assert submit(REPO, tmp_path, "facenet", "--dry-run", "--serverless", "--set", "spot=true",
                   "--set", "gpu_instance_type=Standard_NC40ads_H100_v5") == 0
     out = capsys.readouterr().out
-    assert "unknown: src/tao_aml/vm_prices.py has no spot price for Standard_NC40ads_H100_v5" in out
+    assert "unknown: src/tao_aml/azure/vm_prices.py has no spot price for Standard_NC40ads_H100_v5" in out
     assert "prices: spot list prices in USD" in out
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
-from tao_aml import data_assets
-from tao_aml.pipelines import Pipeline
-from tao_aml.render import rest_body
-from tao_aml.submit import build_job
-from tao_aml.validation import validate_repository
+from tao_aml.azure.render import rest_body
+from tao_aml.azure.submit import build_job
+from tao_aml.repo import data_assets
+from tao_aml.repo.pipelines import Pipeline
+from tao_aml.repo.validation import validate_repository
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = {"facenet": ("tao_wider_face", "wider", "wider_data"), "bodypose": ("tao_coco2017", "coco", "coco_data")}
@@ -81,7 +81,7 @@ def test_raw_version_ignores_code_changes_but_the_kitti_version_follows_the_conv
     for folder in ("components", "pipelines", "environments", "src"):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     before = versions("facenet", root=tmp_path)
-    for name in ("src/tao_aml/steps/download.py", "src/tao_aml/steps/wider_to_kitti.py"):
+    for name in ("src/tao_aml/steps/data/download.py", "src/tao_aml/steps/data/wider_to_kitti.py"):
         (tmp_path / name).write_text((tmp_path / name).read_text() + "\n# changed\n")
     after = versions("facenet", root=tmp_path)
     assert after["wider"] == before["wider"]

@@ -23,9 +23,11 @@ from model_fixtures import NODE, bodypose_outputs, detectnet_v2_outputs, facenet
 from tao_aml.cli import main
 from tao_aml.serve.detectnet_v2 import Decoder
 from tao_aml.simulate import onnx_models
-from tao_aml.steps import onnx_graph, portable_specs, prototext, register_model
+from tao_aml.steps.asset import onnx_graph, register_model
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import tf1_validator
+from tao_aml.steps.detectnet_v2.portable_spec import detectnet_root
+from tao_aml.steps.specs import prototext
 from triton_schema import model_config_pb2, parse
 
 ONNX_TYPES = {onnx.TensorProto.FLOAT: model_config_pb2.TYPE_FP32}
@@ -399,7 +401,7 @@ def test_shipped_specs_are_node_free_and_pass_taos_validator(facenet: dict[str, 
         text = (specs / name).read_text()
         assert NODE not in text and "/mnt/" not in text
         tree = prototext.parse(text, name)
-        root = portable_specs.detectnet_root(tree)
+        root = detectnet_root(tree)
         assert tf1_validator.validate(tree, root, name) == []
     experiment = prototext.parse((specs / "facenet_retrain_resnet18_kitti.txt").read_text())
     assert experiment.get("dataset_config.data_sources.tfrecords_path") == "data/tfrecords_train/tfrecords/*"
@@ -412,7 +414,7 @@ def test_shipped_specs_are_node_free_and_pass_taos_validator(facenet: dict[str, 
 
 def test_taos_validator_refuses_what_tao_refuses() -> None:
     """The engine step's spec before this change had no data_sources: TAO prints FAILURE for it."""
-    template = Path(portable_specs.__file__).parents[1] / "templates" / "facenet" / "facenet_retrain_resnet18_kitti.txt"
+    template = Path(prototext.__file__).parents[2] / "templates" / "facenet" / "facenet_retrain_resnet18_kitti.txt"
     tree = prototext.parse(template.read_text(), str(template))
     assert tf1_validator.validate(tree, "Experiment", "x") == [
         "x: Experiment.dataset_config.data_sources should be set in experiment spec file."]

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from azure.ai.ml import load_component, load_job
 
-from tao_aml.steps import spec_templates
+from tao_aml.repo.validation import REQUIRED_TAGS, validate_repository
 from tao_aml.steps.common import StepError
-from tao_aml.validation import REQUIRED_TAGS, validate_repository
+from tao_aml.steps.specs import spec_templates
 
 REPO = Path(__file__).resolve().parents[1]
 COMPONENTS = sorted([*REPO.glob("components/*/*/component.yml"), *REPO.glob("pipelines/*/pipeline_component.yml")])
@@ -155,4 +155,4 @@ def test_a_non_editable_install_ships_the_templates(tmp_path: Path, monkeypatch)
     built = {Path(path).relative_to(build_py.build_lib).as_posix() for path in build_py.get_outputs(False)}
     templates = {path.relative_to(REPO / "src").as_posix() for path in Path(spec_templates.SHIPPED).glob("*/*")}
     assert len(templates) == 20 and templates <= built
-    assert "tao_aml/steps/spec_templates.py" in built
+    assert "tao_aml/steps/specs/spec_templates.py" in built

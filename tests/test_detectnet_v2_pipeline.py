@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tao_aml.local_run import StepFailed
-from tao_aml.pipelines import Pipeline
-from tao_aml.profiles import profile_assignments
-from tao_aml.rehearse import rehearse
+from tao_aml.local.local_run import StepFailed
+from tao_aml.local.rehearse import rehearse
+from tao_aml.repo.pipelines import Pipeline
+from tao_aml.repo.profiles import profile_assignments
 from tao_aml.simulate import invocations
 from tao_aml.simulate.data import KITTI_CLASSES as CLASSES
 from tao_aml.simulate.data import kitti_line, make_kitti
-from tao_aml.steps import detectnet_v2_schema, kitti_prepare, prototext
-from tao_aml.steps.spec_templates import SHIPPED
+from tao_aml.steps.data import kitti_prepare
+from tao_aml.steps.specs import detectnet_v2_schema, prototext
+from tao_aml.steps.specs.spec_templates import SHIPPED
 
 MODEL = "nvidia/tao/pretrained_detectnet_v2:resnet18"
 SMALL = profile_assignments(Pipeline.load("detectnet_v2"), "smoke") + [

@@ -6,10 +6,11 @@ import pytest
 from PIL import Image
 
 from tao_aml.simulate import invocations, use_standins
-from tao_aml.steps import tao
 from tao_aml.steps.common import StepError
+from tao_aml.steps.deploy import engine_info
 from tao_aml.steps.detectnet_v2 import dataset_convert, evaluate, prune, train
-from tao_aml.steps.spec_templates import SHIPPED
+from tao_aml.steps.specs.spec_templates import SHIPPED
+from tao_aml.steps.tao import command as tao
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "src" / "tao_aml" / "templates" / "facenet"
@@ -169,12 +170,11 @@ def test_a_spec_file_shipped_nowhere_is_refused_with_what_is_shipped(data, tmp_p
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch) -> Path:
     """An engine step output: the stand-in's engine and the engine.json the step writes."""
-    from tao_aml.steps import deploy_bundle
 
     folder = tmp_path / "engine"
     folder.mkdir()
     (folder / "model.engine").write_text('{"kind": "engine", "data_type": "fp16", "max_batch_size": 2}')
-    deploy_bundle.write_engine_info(str(folder), str(folder / "model.engine"), "fp16", 2, None)
+    engine_info.write_engine_info(str(folder), str(folder / "model.engine"), "fp16", 2, None)
     use_standins(monkeypatch.setenv, "deploy", tmp_path / "tao.jsonl")
     return folder
 
@@ -188,7 +188,7 @@ def engine_args(data: dict[str, Path], engine: Path, results: Path, *extra: str)
 def test_engine_evaluate_reports_taos_ap_fractions_in_percent(data, engine, tmp_path) -> None:
     import json
 
-    from tao_aml.steps.detectnet_v2 import engine_evaluate
+    from tao_aml.steps.deploy import detectnet_v2_evaluate as engine_evaluate
 
     results = tmp_path / "ev"
     assert engine_evaluate.main(engine_args(data, engine, results)) == 0
@@ -204,7 +204,8 @@ def test_engine_steps_refuse_what_tao_deploy_would_not_run(data, engine, tmp_pat
     import logging
     import shutil
 
-    from tao_aml.steps.detectnet_v2 import engine_evaluate, engine_inference
+    from tao_aml.steps.deploy import detectnet_v2_evaluate as engine_evaluate
+    from tao_aml.steps.deploy import detectnet_v2_inference as engine_inference
 
     with caplog.at_level(logging.ERROR):
         assert engine_evaluate.main(engine_args(data, engine, tmp_path / "a", "--batch_size", "3")) == 2

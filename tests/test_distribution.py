@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
-from tao_aml.submit import build_job
+from tao_aml.azure.submit import build_job
+from tao_aml.repo.pipelines import Pipeline, SettingError, resolve_settings
 from test_validation import edit_yaml, rendered
 
 DISTRIBUTED = {"train", "retrain"}
@@ -14,7 +14,7 @@ DISTRIBUTED = {"train", "retrain"}
 
 @pytest.mark.parametrize("name", ["facenet", "bodypose"])
 def test_rest_form_has_literal_instances_and_processes_on_train_and_retrain_only(name: str) -> None:
-    # A cluster of the user's own: compute/gpu-cluster.yml's size has one GPU per node (run_checks.py).
+    # A cluster of the user's own: compute/gpu-cluster.yml's size has one GPU per node (repo/run_checks.py).
     built = build_job(name, ["nodes=2", "gpus_per_node=4", "gpu_compute=a100-x4"])
     component = built.job.jobs["main"].component
     for step_name, step in component.jobs.items():

@@ -18,16 +18,16 @@ import yaml
 from azure.ai.ml import load_job
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
-from tao_aml.pipelines import SettingError
-from tao_aml.register import Refs, plan
-from tao_aml.render import RunShape, rest_body
-from tao_aml.submit import build_job
+from tao_aml.azure.register import Refs, plan
+from tao_aml.azure.render import RunShape, rest_body
+from tao_aml.azure.submit import build_job
+from tao_aml.repo.pipelines import SettingError
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = ["facenet", "bodypose", "detectnet_v2"]
 DISTRIBUTED = {"train", "retrain"}
 SHAPES = [(1, 1), (2, 4)]
-# A cluster of the user's own, of a size with 4 GPUs: compute/gpu-cluster.yml's has one (run_checks.py).
+# A cluster of the user's own, of a size with 4 GPUs: compute/gpu-cluster.yml's has one (repo/run_checks.py).
 OWN_CLUSTER = "gpu_compute=a100-x4"
 LITERAL_FIELDS = (("resources", "instance_count"), ("resources", "instance_type"),
                   ("distribution", "process_count_per_instance"))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from http_server import FakeServer, serving
-from tao_aml.steps import download, http_client, http_fetch
+from tao_aml.steps.data import download, http_client, http_fetch
 
 FAST = ["--retry_wait", "0"]
 SETTINGS = http_client.Settings(retry_wait=0)
@@ -263,7 +263,7 @@ def test_progress_is_not_logged_per_chunk(
 ) -> None:
     url = publish(server, "five.bin", b"z" * (5 * 1024 * 1024 + 7))
     assert download.main(["--urls", url, "--output_dir", str(out), "--extract", "false"]) == 0
-    fetch_lines = [r.getMessage() for r in caplog.records if r.name == "tao_aml.steps.http_fetch"]
+    fetch_lines = [r.getMessage() for r in caplog.records if r.name == "tao_aml.steps.data.http_fetch"]
     assert len(fetch_lines) == 2, fetch_lines  # "downloading ..." and "downloaded ..."
 
 
@@ -482,8 +482,9 @@ def test_bad_downloads_fail_naming_url_and_bytes_and_leave_nothing_complete(
 def test_a_bad_download_as_a_command_exits_2_with_one_line(server: FakeServer, out: Path) -> None:
     server.add_html("/WIDER_train.zip")
     env = dict(os.environ, PYTHONPATH=str(SRC), NO_PROXY="127.0.0.1")
-    done = subprocess.run([sys.executable, "-m", "tao_aml.steps.download", "--urls", server.url("/WIDER_train.zip"),
-                           "--output_dir", str(out)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run([sys.executable, "-m", "tao_aml.steps.data.download",
+                           "--urls", server.url("/WIDER_train.zip"), "--output_dir", str(out)],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert [line for line in done.stderr.splitlines() if " ERROR " in line] == [
@@ -832,8 +833,8 @@ def test_a_login_in_the_url_is_sent_to_its_host_and_never_shown(server: FakeServ
     server.add_redirect("/start/data.zip", server.url("/data.zip"))  # same host: the login goes along
     url = with_login(server.url("/start/data.zip")) + "?sig=SAS-SECRET"
     env = dict(os.environ, PYTHONPATH=str(SRC), NO_PROXY="127.0.0.1", TAO_AML_VERBOSE="1")  # urllib3 logs at DEBUG
-    done = subprocess.run([sys.executable, "-m", "tao_aml.steps.download", "--urls", url, "--output_dir", str(out)],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run([sys.executable, "-m", "tao_aml.steps.data.download", "--urls", url,
+                           "--output_dir", str(out)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     basic = "Basic " + base64.b64encode(b"reader:s3cr3t-pw").decode()
     assert [r.headers.get("authorization") for r in server.requests] == [basic, basic]

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
+from tao_aml.azure.submit import build_job
 from tao_aml.cli import main
-from tao_aml.submit import build_job
 
 REPO = Path(__file__).resolve().parents[1]
 STRIDE = "must be a multiple of 16, DetectNet_v2's output stride"
@@ -113,7 +113,7 @@ def test_validate_finds_the_mistakes_in_defaults_and_profiles(repo_copy: Path, c
 
 
 def test_validate_names_a_broken_profile_value(repo_copy: Path) -> None:
-    from tao_aml.validation import validate_repository
+    from tao_aml.repo.validation import validate_repository
 
     profiles = repo_copy / "pipelines/facenet/profiles.yml"
     profiles.write_text(profiles.read_text() + "bad:\n  train_epochs: many\n")
@@ -150,8 +150,8 @@ def test_bodypose_override_of_num_epoch_is_shown_and_checked(tmp_path: Path) -> 
 
 def test_a_local_run_gives_tao_containers_the_same_shared_memory(tmp_path: Path) -> None:
     """`tao-aml run --local` with Docker: `docker run --shm-size` as Azure ML gives each step, TAO steps only."""
-    from tao_aml.local_run import Docker, LocalRunner
-    from tao_aml.pipelines import Pipeline, resolve_settings
+    from tao_aml.local.local_run import Docker, LocalRunner
+    from tao_aml.repo.pipelines import Pipeline, resolve_settings
 
     pipeline = Pipeline.load("bodypose")
     for settings, size in (([], "16g"), (["shm_size=32g"], "32g")):

@@ -9,15 +9,15 @@ import pytest
 from azure.ai.ml.entities import Model
 
 from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
+from tao_aml.azure.model_asset import PLAN_TAG
 from tao_aml.cli import main
-from tao_aml.model_asset import PLAN_TAG
 
 MODEL = "parking-lot-triton:1"
 
 
 @pytest.fixture
 def azure(fake_azure: FakeAzure) -> FakeAzure:  # noqa: F811  (the recording fake, under a shorter name)
-    """A DetectNet_v2 model of your own classes, registered as tao-aml model register does (model_asset.py)."""
+    """A DetectNet_v2 model of your own classes, registered as tao-aml model register does (azure/model_asset.py)."""
     for name, kind, tags in (("parking-lot-triton", "triton_model", {"triton_model_name": "parking-lot"}),
                              ("parking-lot", "custom_model", {}),
                              ("parking-lot-trt-triton", "triton_model",

@@ -13,11 +13,11 @@ from PIL import Image
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
 from model_fixtures import facenet_args, facenet_outputs
-from tao_aml import spec_check
+from tao_aml.azure.submit import build_job
 from tao_aml.cli import build_parser, commands, main
+from tao_aml.repo import spec_check
 from tao_aml.simulate.onnx_models import Box
-from tao_aml.steps import register_model
-from tao_aml.submit import build_job
+from tao_aml.steps.asset import register_model
 
 REPO = Path(__file__).resolve().parents[1]
 INTERNAL = ("gpu_hours_estimate", "train_overrides", "retrain_overrides", "inference_overrides", "train_resume_from",

@@ -14,14 +14,14 @@ from mlflow.tracking import MlflowClient
 
 from http_server import add_ngc_model
 from tao_aml.cli import main
-from tao_aml.local_run import LocalRunner, StepFailed
-from tao_aml.pipelines import Pipeline, resolve_settings
-from tao_aml.profiles import profile_assignments
-from tao_aml.rehearse import rehearse
+from tao_aml.local.local_run import LocalRunner, StepFailed
+from tao_aml.local.rehearse import rehearse
+from tao_aml.repo.pipelines import Pipeline, resolve_settings
+from tao_aml.repo.profiles import profile_assignments
 from tao_aml.simulate import environment_path, invocations, status_lines
-from tao_aml.steps import prototext
 from tao_aml.steps.detectnet_v2 import tf1_validator
-from tao_aml.steps.spec_templates import SHIPPED
+from tao_aml.steps.specs import prototext
+from tao_aml.steps.specs.spec_templates import SHIPPED
 from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
 MODEL = "nvidia/tao/facenet:unpruned_v2.0"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from coco_fixtures import file_name, make_coco
-from tao_aml.steps import coco_calibration, coco_subset
-from tao_aml.steps.formats import coco
+from tao_aml.steps.data import coco_calibration, coco_subset
+from tao_aml.steps.data.formats import coco
 
 
 def path_of(root: Path, split: str) -> Path:

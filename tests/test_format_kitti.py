@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from tao_aml.steps.common import StepError
+from tao_aml.steps.data.formats import kitti
 from tao_aml.steps.detectnet_v2 import dataset_convert
-from tao_aml.steps.formats import kitti
 
 GOOD = "face 0.00 0 0.00 10.00 20.00 50.50 60.25 0.00 0.00 0.00 0.00 0.00 0.00 0.00"
 TAIL = "0.00 0.00 0.00 0.00 0.00 0.00 0.00"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tao_aml.steps import wider_to_kitti as w2k
 from tao_aml.steps.common import StepError
-from tao_aml.steps.formats import wider
+from tao_aml.steps.data import wider_to_kitti as w2k
+from tao_aml.steps.data.formats import wider
 from wider_fixtures import SplitPaths, make_split, quirky_images
 
 FACE = "1 2 3 4 0 0 0 0 0 0"

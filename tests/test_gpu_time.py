@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
-from tao_aml import gpu_time
-from tao_aml.render import rest_body
-from tao_aml.steps import report
-from tao_aml.submit import build_job
+from tao_aml.azure.render import rest_body
+from tao_aml.azure.submit import build_job
+from tao_aml.repo import gpu_time
+from tao_aml.steps.asset import report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def test_dry_run_prints_the_estimates_and_their_total(tmp_path: Path, fake_azure
     assert submit(REPO, tmp_path, "facenet", "--dry-run") == 0
     out = capsys.readouterr().out
     assert "tao_detectnet_v2_train, on gpu-cluster, 1 node x 1 GPU, 80 epochs, ~" in out and " GPU-h\n" in out
-    assert "estimated GPU-hours used: " in out and "src/tao_aml/gpu_time.py" in out
+    assert "estimated GPU-hours used: " in out and "src/tao_aml/repo/gpu_time.py" in out
 
 
 def test_report_prints_measured_beside_estimated(tmp_path: Path) -> None:

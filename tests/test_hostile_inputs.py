@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tao_aml import yaml_model
-from tao_aml.input_rules import command_problems, override_problem
-from tao_aml.local_run import LocalRunner, local_inputs
-from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
-from tao_aml.steps import input_kinds, kitti_prepare, report
+from tao_aml.local.local_run import LocalRunner, local_inputs
+from tao_aml.repo import yaml_model
+from tao_aml.repo.input_rules import command_problems, literal_problem, override_problem
+from tao_aml.repo.pipelines import Pipeline, SettingError, resolve_settings
+from tao_aml.steps import input_kinds
+from tao_aml.steps.asset import report
+from tao_aml.steps.data import kitti_prepare
 from tao_aml.steps.detectnet_v2 import dataset_convert as detectnet_dataset_convert
 from tao_aml.steps.detectnet_v2 import train as detectnet_train
-from tao_aml.validation import literal_problem
 from wider_fixtures import make_wider_download, random_images
 
 REPO = Path(__file__).resolve().parents[1]

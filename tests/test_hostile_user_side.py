@@ -26,8 +26,8 @@ from PIL import Image
 from azure_recorder import FakeAzure, FakeMLClient, fake_azure  # noqa: F401  (fixture)
 from model_fixtures import facenet_args, facenet_outputs
 from tao_aml.cli import main
-from tao_aml.pipelines import REPO_ROOT
-from tao_aml.steps import register_model
+from tao_aml.repo.pipelines import REPO_ROOT
+from tao_aml.steps.asset import register_model
 
 NOT_UTF8 = b"smoke:\n  train_epochs: \xff\xfe 3\n"
 KEY = "endpoint-key-never-elsewhere"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
+from tao_aml.azure.register import Refs, plan
+from tao_aml.azure.render import rest_body
+from tao_aml.azure.submit import build_job
 from tao_aml.cli import main
-from tao_aml.register import Refs, plan
-from tao_aml.render import rest_body
-from tao_aml.submit import build_job
 from test_snapshot import snapshot_hash
 
 REPO = Path(__file__).resolve().parents[1]

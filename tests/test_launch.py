@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tao_aml.simulate import RUNNERS, invocations, status_lines
-from tao_aml.steps import launch
 from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import train
+from tao_aml.steps.tao import launch
 from test_detectnet_v2_steps import data, train_args  # noqa: F401  (data is a fixture)
 
 SPEC = "facenet_train_resnet18_kitti.txt"

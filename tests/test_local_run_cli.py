@@ -26,9 +26,9 @@ import pytest
 from coco_fixtures import make_coco_zips
 from http_server import add_ngc_model
 from tao_aml.cli import build_parser, main
-from tao_aml.local_run import Docker, LocalRunner, check_local, local_inputs
-from tao_aml.pipelines import Pipeline, resolve_settings
-from tao_aml.profiles import profile_assignments
+from tao_aml.local.local_run import Docker, LocalRunner, check_local, local_inputs
+from tao_aml.repo.pipelines import Pipeline, resolve_settings
+from tao_aml.repo.profiles import profile_assignments
 from tao_aml.simulate import invocations, standin_path
 from wider_fixtures import make_wider_download, make_wider_zips, random_images
 
@@ -462,11 +462,19 @@ time.sleep(300)
 
 
 def alive(pid: int) -> bool:
-    """Whether a process is still there (a zombie waiting to be reaped is not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    """Whether a process is still there a while after it was signalled (a zombie waiting to be reaped is not).
+
+    A signal is delivered when the kernel next schedules its target, so a killed process may look alive for a
+    moment on a busy machine; it counts as alive only if it is still there after 10 s.
+    """
+    for _ in range(200):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        except FileNotFoundError:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_ctrl_c_stops_the_step_and_leaves_it_unfinished(tmp_path: Path) -> None:

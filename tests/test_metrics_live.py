@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tao_aml.steps import tao, tracking
+from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao import tracking
 
 FAKE_TRAIN = """#!{python}
 import json, sys, time

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tao_aml.steps.metrics import TaskMetrics, duration_seconds, metric_name
+from tao_aml.steps.tao.metrics import TaskMetrics, duration_seconds, metric_name
 
 
 def test_detectnet_training_hook_line() -> None:

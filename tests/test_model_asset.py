@@ -9,9 +9,9 @@ import pytest
 
 from azure_recorder import FakeAzure, FakeMLClient, fake_azure  # noqa: F401  (fixture)
 from model_fixtures import detectnet_v2_outputs, facenet_args, facenet_outputs
+from tao_aml.azure.model_asset import PLAN_TAG, ModelJobError, ModelNameError, register_from_job
 from tao_aml.cli import main
-from tao_aml.model_asset import PLAN_TAG, ModelJobError, ModelNameError, register_from_job
-from tao_aml.steps import register_model
+from tao_aml.steps.asset import register_model
 
 JOB, MAIN, CHILD = "tao_job_7", "tao_job_7_main", "tao_job_7_register_model"
 URI = f"azureml://jobs/{CHILD}/outputs/model/paths/"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from http_server import FakeServer, add_ngc_model, ngc_files_route, serving
-from tao_aml.steps import ngc_model
+from tao_aml.steps.data import ngc_model
 
 FACENET = "nvidia/tao/facenet:unpruned_v2.0"
 # Small limits so that a stalled request ends in about a second.
@@ -121,7 +121,7 @@ def test_private_model_with_key_sends_it_to_the_api_only(api: FakeServer, storag
     add_ngc_model(api, FACENET, {"model.tlt": b"private weights"}, storage=storage, token=KEY)
     env = dict(os.environ, PYTHONPATH=str(SRC), MY_NGC_KEY=KEY, NO_PROXY="127.0.0.1", TAO_AML_VERBOSE="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "tao_aml.steps.ngc_model", "--model", FACENET, "--output_dir", str(out),
+        [sys.executable, "-m", "tao_aml.steps.data.ngc_model", "--model", FACENET, "--output_dir", str(out),
          "--api_base", api.base_url, "--api_key_env", "MY_NGC_KEY"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )

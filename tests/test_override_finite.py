@@ -2,7 +2,7 @@
 
 import pytest
 
-from tao_aml.pipelines import Pipeline, SettingError, resolve_settings
+from tao_aml.repo.pipelines import Pipeline, SettingError, resolve_settings
 
 RATE = "train.training_config.learning_rate.soft_start_annealing_schedule.max_learning_rate"
 

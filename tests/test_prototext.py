@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tao_aml.steps.common import StepError
-from tao_aml.steps.prototext import Enum, Message, format, parse, parse_path
+from tao_aml.steps.specs.prototext import Enum, Message, format, parse, parse_path
 
 SPECS = Path(__file__).resolve().parents[1] / "src" / "tao_aml" / "templates" / "facenet"
 

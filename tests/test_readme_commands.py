@@ -18,7 +18,7 @@ from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
 from doc_commands import EXAMPLE_VALUES, REPO, doc_text, shown_commands, tao_aml_commands
 from model_fixtures import facenet_args, facenet_outputs
 from tao_aml.cli import main
-from tao_aml.steps import register_model
+from tao_aml.steps.asset import register_model
 from test_images import fake_az  # noqa: F401  (fixture)
 
 JOB = EXAMPLE_VALUES["JOB"]

@@ -18,14 +18,17 @@ import pytest
 from PIL import Image
 
 import real_world_fixtures as real
-from tao_aml.pipelines import SettingError
+from tao_aml.azure.submit import build_job
+from tao_aml.repo.pipelines import SettingError
 from tao_aml.simulate import use_standins
-from tao_aml.steps import coco_calibration, coco_subset, kitti_prepare, register_model, spec_edit
-from tao_aml.steps import wider_to_kitti as w2k
+from tao_aml.steps.asset import register_model
 from tao_aml.steps.common import StepError
-from tao_aml.steps.detectnet_v2 import dataset_convert, engine_evaluate
-from tao_aml.steps.formats import kitti
-from tao_aml.submit import build_job
+from tao_aml.steps.data import coco_calibration, coco_subset, kitti_prepare
+from tao_aml.steps.data import wider_to_kitti as w2k
+from tao_aml.steps.data.formats import kitti
+from tao_aml.steps.deploy import detectnet_v2_evaluate as engine_evaluate
+from tao_aml.steps.detectnet_v2 import dataset_convert
+from tao_aml.steps.specs import spec_edit
 
 REPO = Path(__file__).resolve().parents[1]
 FACENET_SPECS = REPO / "src" / "tao_aml" / "templates" / "facenet"

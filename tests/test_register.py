@@ -10,8 +10,8 @@ import yaml
 
 from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
 from tao_aml import __version__
+from tao_aml.azure.register import HASH_TAG, Refs, RegisterError, plan
 from tao_aml.cli import main
-from tao_aml.register import HASH_TAG, Refs, RegisterError, plan
 
 REPO = Path(__file__).resolve().parents[1]
 KIND_ORDER = ["environments", "components", "data"]

@@ -11,9 +11,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from model_fixtures import NODE, bodypose_outputs, engine_spec, facenet_args, facenet_outputs
-from tao_aml.steps import detectnet_v2_schema, prototext, register_model, tracking
+from tao_aml.steps.asset import register_model
 from tao_aml.steps.bpnet import specs as bpnet_specs
 from tao_aml.steps.detectnet_v2 import tf1_validator
+from tao_aml.steps.specs import detectnet_v2_schema, prototext
+from tao_aml.steps.tao import tracking
 
 MODEL_FILES = {"model.onnx", "model.engine", "cal.bin", "engine.json"}
 

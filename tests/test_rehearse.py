@@ -20,7 +20,7 @@ from azure.ai.ml.entities import Model
 from azure_recorder import FakeAzure, fake_azure  # noqa: F401  (fixture)
 from tao_aml import simulate
 from tao_aml.cli import main
-from tao_aml.pipelines import Pipeline
+from tao_aml.repo.pipelines import Pipeline
 from tao_aml.simulate import invocations
 from tao_aml.simulate.data import make_coco, make_kitti, make_wider_download, random_images
 

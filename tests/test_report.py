@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tao_aml.steps import report, tracking
+from tao_aml.steps.asset import report
+from tao_aml.steps.tao import tracking
 
 BPNET_KPI = ["AP_0.50:0.95_all", "AP_0.5", "AP_0.75", "AP_0.50:0.95_medium", "AP_0.50:0.95_large",
              "AR_0.50:0.95_all", "AR_0.5", "AR_0.75", "AR_0.50:0.95_medium", "AR_0.50:0.95_large"]

@@ -10,10 +10,10 @@ import pytest
 from azure.ai.ml import load_job
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
+from tao_aml.azure.submit import ESTIMATE_INPUT, build_job
 from tao_aml.cli import main
-from tao_aml.pipelines import WRAPPER_STEP, Pipeline, SettingError, params_override, resolve_settings
-from tao_aml.profiles import format_value, load_profiles, profile_assignments
-from tao_aml.submit import ESTIMATE_INPUT, build_job
+from tao_aml.repo.pipelines import WRAPPER_STEP, Pipeline, SettingError, params_override, resolve_settings
+from tao_aml.repo.profiles import format_value, load_profiles, profile_assignments
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(p.parent.name for p in (REPO / "pipelines").glob("*/pipeline.yml"))
@@ -208,7 +208,7 @@ def test_resume_from_refuses_a_dry_run(tmp_path: Path, fake_azure: FakeAzure, ca
 def test_profile_show_sends_literal_counts_through_the_written_job(repo_copy: Path) -> None:
     path = repo_copy / "pipelines/facenet/profiles.yml"
     path.write_text(path.read_text() + "big:\n  nodes: 2\n  gpus_per_node: 4\n")
-    from tao_aml.profiles import show
+    from tao_aml.repo.profiles import show
 
     lines = show(Pipeline.load("facenet", repo_copy), "big")
     assert lines[0].startswith("# gpus_per_node, nodes: write the job first with `tao-aml submit facenet --profile big")

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from tao_aml.steps import tao
 from tao_aml.steps.common import StepError
+from tao_aml.steps.tao import command as tao
 
 KEY = "nvidia_tlt-S3CRET"
 

@@ -32,13 +32,14 @@ from azure.core.pipeline.transport import RequestsTransport
 
 from http_server import add_ngc_model
 from tao_aml.cli import main
-from tao_aml.secret_rules import environment_problems, shown_command, shown_input
+from tao_aml.repo.secret_rules import environment_problems, shown_command, shown_input
+from tao_aml.repo.validation import validate_repository
+from tao_aml.repo.yaml_model import load
 from tao_aml.simulate import invocations
-from tao_aml.steps import ngc_model, secret_refs
+from tao_aml.steps import secret_refs
 from tao_aml.steps.common import StepError
+from tao_aml.steps.data import ngc_model
 from tao_aml.steps.detectnet_v2 import prune
-from tao_aml.validation import validate_repository
-from tao_aml.yaml_model import load
 from test_detectnet_v2_steps import data  # noqa: F401  (a fixture: folders as the earlier steps leave them)
 from test_local_run_cli import fake_docker, run_args, served  # noqa: F401  (fixtures)
 

@@ -25,7 +25,7 @@ from tao_aml.serve.detectnet_v2 import Decoder, dbscan_labels
 from tao_aml.serve.runtime import PredictError, TritonModel, load_card
 from tao_aml.simulate import onnx_models
 from tao_aml.simulate.onnx_models import Box
-from tao_aml.steps import register_model
+from tao_aml.steps.asset import register_model
 
 W, H = 160, 96
 DBSCAN = {"algorithm": "dbscan", "coverage_threshold": 0.004, "dbscan_eps": 0.15, "dbscan_min_samples": 1,

@@ -79,6 +79,6 @@ def test_without_the_ignore_file_leftovers_change_the_hash(clone: Path, tmp_path
 def test_a_code_change_changes_the_hash(tmp_path: Path) -> None:
     changed = fresh_clone(tmp_path)
     before = snapshot_hash(changed)
-    step = changed / "src/tao_aml/steps/download.py"
+    step = changed / "src/tao_aml/steps/data/download.py"
     step.write_text(step.read_text() + "\n# changed\n")
     assert snapshot_hash(changed) != before

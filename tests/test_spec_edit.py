@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tao_aml.steps import detectnet_v2_schema as schema
 from tao_aml.steps.common import StepError
-from tao_aml.steps.prototext import Enum, Message, format, parse
-from tao_aml.steps.spec_edit import (
+from tao_aml.steps.specs import detectnet_v2_schema as schema
+from tao_aml.steps.specs.prototext import Enum, Message, format, parse
+from tao_aml.steps.specs.spec_edit import (
     PATH_FIELDS,
     apply_dict_overrides,
     apply_overrides,

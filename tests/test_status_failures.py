@@ -7,8 +7,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tao_aml.simulate import use_standins
-from tao_aml.steps import tao, tracking
 from tao_aml.steps.detectnet_v2 import prune
+from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao import tracking
 
 
 @pytest.fixture

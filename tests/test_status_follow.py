@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from tao_aml.steps.status_follow import StatusFollower, read_records
+from tao_aml.steps.tao.status_follow import StatusFollower, read_records
 
 
 def line(**record) -> str:

@@ -11,9 +11,9 @@ import pytest
 
 from azure_recorder import FakeAzure, fake_azure, submit  # noqa: F401  (fixture)
 from doc_commands import shown_commands
+from tao_aml.azure.submit import build_job, sent_computes
+from tao_aml.azure.workspace import WorkspaceError, resolve_target
 from tao_aml.cli import main
-from tao_aml.submit import build_job, sent_computes
-from tao_aml.workspace import WorkspaceError, resolve_target
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(p.parent.name for p in (REPO / "pipelines").glob("*/pipeline.yml"))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tao_aml.graph import dot_source, mermaid, write_graph
-from tao_aml.submit import build_job
+from tao_aml.azure.submit import build_job
+from tao_aml.repo.graph import dot_source, mermaid, write_graph
 
 # Stand-in for Graphviz: checks its command line and that it was given a DOT digraph, then writes an SVG.
 FAKE_DOT = """#!/bin/sh

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tao_aml.cli import main
-from tao_aml.validation import validate_repository
+from tao_aml.repo.validation import validate_repository
 
 FACENET = Path("pipelines/facenet/pipeline_component.yml")
 TRAIN = Path("components/detectnet_v2/train/component.yml")

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 import notebook_baseline
-from tao_aml.steps import wider_to_kitti as w2k
 from tao_aml.steps.common import StepError
+from tao_aml.steps.data import wider_to_kitti as w2k
 from wider_fixtures import (
     DANCING_ONLY_INVALID,
     HANDSHAKE_GRAY,
@@ -425,7 +425,7 @@ def test_bad_option_values(argv: list[str], message: str, capsys: pytest.Capture
 
 def test_runs_as_a_module_and_exits_2_on_a_user_error(quirky: SplitPaths, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    command = [sys.executable, "-m", "tao_aml.steps.wider_to_kitti", "--images_dir", str(quirky.images_dir),
+    command = [sys.executable, "-m", "tao_aml.steps.data.wider_to_kitti", "--images_dir", str(quirky.images_dir),
                "--output_dir", str(tmp_path / "out")]
     done = subprocess.run([*command, "--annotations", str(quirky.annotations), "--limit", "1"],
                           env=env, capture_output=True, text=True, check=False)

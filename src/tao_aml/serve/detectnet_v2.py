@@ -83,7 +83,7 @@ class Letterbox:
 
 def letterbox(image: Image.Image, width: int, height: int, grayscale: bool) -> tuple[np.ndarray, Letterbox]:
     """The network input [3, H, W] float32 for one image and the geometry to map boxes back."""
-    from ..steps.wider_to_kitti import letterbox_geometry
+    from tao_aml.steps.data.wider_to_kitti import letterbox_geometry
 
     geometry = letterbox_geometry(image.width, image.height, width, height)
     content = image.convert("L" if grayscale else "RGB").convert("RGB")

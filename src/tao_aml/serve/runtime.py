@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..steps.common import StepError
-from ..steps.deploy_bundle import inside
-from ..steps.http_client import printable, redact_url
-from . import INSTALL
-from .detectnet_v2 import Decoder, Detection, draw
+from tao_aml.serve import INSTALL
+from tao_aml.serve.detectnet_v2 import Decoder, Detection, draw
+from tao_aml.steps.asset.deploy_bundle import inside
+from tao_aml.steps.common import StepError
+from tao_aml.steps.data.http_client import printable, redact_url
 
 MODEL_CARD = "model_card.json"
 RESULTS = "detections.json"

@@ -1,6 +1,6 @@
 """NGC's model API simulated on 127.0.0.1, so a rehearsal's `pretrained` step runs its real code with no network.
 
-The step (steps/ngc_model.py) lists a model version's files at
+The step (steps/data/ngc_model.py) lists a model version's files at
 `/v2/models/{org}[/{team}]/{name}/versions/{version}/files` (the `modelFiles` form, each with its size) and
 fetches each from `.../files/{path}`; the real API then redirects to signed storage, here the file is answered
 directly. The files are placeholders: no TAO task reads the weights of a simulated model.
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tao_aml.steps.ngc_model import ModelRef
+from tao_aml.steps.data.ngc_model import ModelRef
 
 # The model file of a version, as NGC names it: facenet:unpruned_v2.0 and bodyposenet:trainable_v1.0 hold
 # model.tlt (shared/facts/tao5.md), pretrained_detectnet_v2:<arch> the backbone <arch>.hdf5 (the TAO 5.0

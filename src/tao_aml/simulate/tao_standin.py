@@ -450,7 +450,7 @@ def read_placeholder(path: str, expected: str) -> dict[str, Any]:
 
 def load_proto(path: str) -> Any:
     """Read protobuf text with the project's reader (imported here: bpnet runs without it)."""
-    from tao_aml.steps import prototext
+    from tao_aml.steps.specs import prototext
 
     with open(path) as handle:
         try:
@@ -533,15 +533,15 @@ def dn_spec(path: str, root: str, validate: bool) -> Any:
     """A detectnet_v2 spec as TAO reads it.
 
     protobuf's text_format.Merge refuses an unknown field or a value of the wrong type (ParseError: the task
-    fails); the schema is the project's transcription of TAO 5.0's .proto files (detectnet_v2_schema.py).
+    fails); the schema is the project's transcription of TAO 5.0's .proto files (steps/specs/detectnet_v2_schema.py).
     With `validate`, TF1's load_experiment_spec / load_inference_spec (spec_handler/spec_loader.py) then run
     SpecValidator with the tables of spec_handler/constants.py (transcribed in tf1_validator.py): a refusal
     is logged and sys.exit(1), which the task's __main__ turns into FAILURE "... was interrupted", exit 0.
     TAO Deploy's proto/utils.py load_proto only parses (validate=False).
     """
     spec = load_proto(path)
-    from tao_aml.steps import detectnet_v2_schema
     from tao_aml.steps.detectnet_v2 import tf1_validator
+    from tao_aml.steps.specs import detectnet_v2_schema
 
     problems = detectnet_v2_schema.validate(spec, root, path)
     if problems:

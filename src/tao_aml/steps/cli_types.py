@@ -3,7 +3,7 @@
 import argparse
 from typing import Callable, List
 
-from . import input_kinds
+from tao_aml.steps import input_kinds
 
 
 def boolean(text: str) -> bool:

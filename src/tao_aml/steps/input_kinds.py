@@ -1,6 +1,6 @@
 """What each string input of a component may hold: one rule per kind, for every input by name.
 
-The same rules run offline (`tao-aml validate`, `submit`, `run`: tao_aml/input_rules.py) and in each
+The same rules run offline (`tao-aml validate`, `submit`, `run`: tao_aml/repo/input_rules.py) and in each
 step's own parser (cli_types.py). Azure ML substitutes `${{inputs.x}}` into a component's command as
 plain text and runs it in a shell (shared/facts/azureml.md), so every command wraps each input in
 single quotes, and no kind allows a single quote, a newline or another control character: no allowed

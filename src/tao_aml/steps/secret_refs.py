@@ -13,8 +13,8 @@ import logging
 import os
 from typing import Optional
 
-from .cli_types import of_kind
-from .common import StepError
+from tao_aml.steps.cli_types import of_kind
+from tao_aml.steps.common import StepError
 
 LOG = logging.getLogger("tao_aml.secrets")
 

@@ -13,7 +13,7 @@ import os
 import tempfile
 from typing import Dict
 
-from ..common import StepError
+from tao_aml.steps.common import StepError
 
 IMAGES = {"train": "train2017", "val": "val2017"}
 MASKS = {"train": "train_mask2017", "val": "val_mask2017"}

@@ -12,11 +12,11 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..cli_types import override_list
-from ..common import StepError, atomic_write_text, run_main
-from . import EXECUTABLE, data_root
-from .experiment import add_coco_arguments, add_spec_dir_argument, coco_links, write_coco_spec
+from tao_aml.steps.bpnet import EXECUTABLE, data_root
+from tao_aml.steps.bpnet.experiment import add_coco_arguments, add_spec_dir_argument, coco_links, write_coco_spec
+from tao_aml.steps.cli_types import override_list
+from tao_aml.steps.common import StepError, atomic_write_text, run_main
+from tao_aml.steps.tao import command as tao
 
 TFRECORDS = "tfrecords"
 MANIFEST = "dataset.json"

@@ -14,13 +14,20 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..cli_types import positive_int
-from ..common import StepError, run_main
-from ..secret_refs import add_model_key_arguments, model_key
-from . import EXECUTABLE, data_root, specs
-from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
-from .models import final_model
+from tao_aml.steps.bpnet import EXECUTABLE, data_root
+from tao_aml.steps.bpnet.experiment import (
+    add_coco_arguments,
+    add_input_size_arguments,
+    add_spec_arguments,
+    coco_links,
+    input_shape_edit,
+    write_coco_spec,
+    write_model_specs,
+)
+from tao_aml.steps.bpnet.models import final_model
+from tao_aml.steps.common import StepError, run_main
+from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
+from tao_aml.steps.tao import command as tao
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,16 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="folder holding the model to evaluate")
     parser.add_argument("--results_dir", required=True)
     add_model_key_arguments(parser)
-    parser.add_argument("--input_height", type=positive_int, default=None,
-                        help="network input height of an engine (its export size); the template's otherwise")
-    parser.add_argument("--input_width", type=positive_int, default=None)
+    add_input_size_arguments(parser)
     return parser
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
-    if (args.input_height is None) != (args.input_width is None):
-        raise StepError("give both --input_height and --input_width, or neither")
+    edit_infer = input_shape_edit(args)
     model = final_model(args.model, (".engine", ".hdf5", ".tlt"))
     if model.endswith(".engine") and args.input_height is None:
         raise StepError("{} is a TensorRT engine: give its input size with --input_height and --input_width"
@@ -47,11 +51,6 @@ def body(argv: Optional[List[str]]) -> None:
     root = data_root.build(coco_links(args))
     os.makedirs(args.results_dir, exist_ok=True)
     coco_spec = write_coco_spec(args, root, args.results_dir, [])
-
-    def edit_infer(tree: specs.Tree) -> None:
-        if args.input_height is not None:
-            tree["input_shape"] = [args.input_height, args.input_width]
-
     written = write_model_specs(args, args.results_dir, model, edit_infer=edit_infer)
     tao.run(
         tao.build_command(EXECUTABLE, "evaluate", [

@@ -12,10 +12,11 @@ import os
 import shutil
 from typing import Callable, Dict, List, Optional
 
-from .. import coco, spec_templates
-from ..cli_types import of_kind, override_list
-from ..common import StepError
-from . import data_root, specs
+from tao_aml.steps.bpnet import data_root, specs
+from tao_aml.steps.cli_types import of_kind, override_list, positive_int
+from tao_aml.steps.common import StepError
+from tao_aml.steps.data import coco
+from tao_aml.steps.specs import spec_templates
 
 LOG = logging.getLogger("tao_aml.bpnet.experiment")
 SPECS = "specs"
@@ -47,6 +48,26 @@ def spec_dir(args: argparse.Namespace) -> str:
     dataset_convert's --coco_spec_file): every template the step reads comes from that one folder."""
     own = args.spec_file if hasattr(args, "spec_file") else args.coco_spec_file
     return spec_templates.folder(args.spec_dir, own)
+
+
+def add_input_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """The network input of the steps that run a model: an engine's export size, else the template's."""
+    parser.add_argument("--input_height", type=positive_int, default=None,
+                        help="network input height (an engine's export size); the template's when not given")
+    parser.add_argument("--input_width", type=positive_int, default=None)
+
+
+def input_shape_edit(args: argparse.Namespace) -> Callable[[specs.Tree], None]:
+    """The inference spec's edit for --input_height and --input_width (both or neither): input_shape
+    when given, else the template's."""
+    if (args.input_height is None) != (args.input_width is None):
+        raise StepError("give both --input_height and --input_width, or neither")
+
+    def edit_infer(tree: specs.Tree) -> None:
+        if args.input_height is not None:
+            tree["input_shape"] = [args.input_height, args.input_width]
+
+    return edit_infer
 
 
 def add_coco_arguments(parser: argparse.ArgumentParser, coco_spec: bool = True) -> None:

@@ -21,14 +21,15 @@ import shutil
 import sys
 from typing import List, Optional
 
-from .. import deploy_bundle, tao
-from ..cli_types import positive_int
-from ..common import StepError, atomic_write_text, run_main
-from ..model_files import MODEL_INFO
-from ..secret_refs import add_model_key_arguments, model_key
-from . import EXECUTABLE
-from .experiment import add_spec_arguments, write_model_specs
-from .models import SDK_COMPATIBLE, TAO_MODEL, final_model
+from tao_aml.steps.bpnet import EXECUTABLE
+from tao_aml.steps.bpnet.experiment import add_spec_arguments, write_model_specs
+from tao_aml.steps.bpnet.models import SDK_COMPATIBLE, TAO_MODEL, final_model
+from tao_aml.steps.cli_types import positive_int
+from tao_aml.steps.common import StepError, atomic_write_text, run_main
+from tao_aml.steps.deploy import engine_info
+from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
+from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao.model_files import MODEL_INFO
 
 ONNX_NAME, ENGINE_NAME = "model.onnx", "model.engine"
 CAL_CACHE_NAME, CAL_DATA_NAME = "cal.bin", "cal.tensorfile"
@@ -107,9 +108,9 @@ def export(args: argparse.Namespace, model: str, train_spec: str, sdk_compatible
             raise StepError("TAO bpnet export finished but wrote no {}".format(out[name]))
     # TAO builds the engine for max(--batch_size, --max_batch_size) (BpNetExporter.export).
     max_batch = max(args.cal_batch_size, args.max_batch_size) if int8 else args.max_batch_size
-    deploy_bundle.write_engine_info(folder, out[ENGINE_NAME], args.data_type, max_batch,
-                                    out[CAL_CACHE_NAME] if int8 else None,
-                                    input_dims=[args.input_height, args.input_width, 3])
+    engine_info.write_engine_info(folder, out[ENGINE_NAME], args.data_type, max_batch,
+                                  out[CAL_CACHE_NAME] if int8 else None,
+                                  input_dims=[args.input_height, args.input_width, 3])
 
 
 def body(argv: Optional[List[str]]) -> None:

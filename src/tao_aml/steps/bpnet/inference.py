@@ -11,14 +11,21 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import coco, tao
-from ..cli_types import positive_int
-from ..common import StepError, atomic_write_text, run_main
-from ..formats.coco import load_keypoints
-from ..secret_refs import add_model_key_arguments, model_key
-from . import EXECUTABLE, specs
-from .experiment import add_coco_arguments, add_spec_arguments, write_model_specs
-from .models import final_model
+from tao_aml.steps.bpnet import EXECUTABLE
+from tao_aml.steps.bpnet.experiment import (
+    add_coco_arguments,
+    add_input_size_arguments,
+    add_spec_arguments,
+    input_shape_edit,
+    write_model_specs,
+)
+from tao_aml.steps.bpnet.models import final_model
+from tao_aml.steps.cli_types import positive_int
+from tao_aml.steps.common import StepError, atomic_write_text, run_main
+from tao_aml.steps.data import coco
+from tao_aml.steps.data.formats.coco import load_keypoints
+from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
+from tao_aml.steps.tao import command as tao
 
 INPUT_LIST = "inference_input.json"
 
@@ -31,16 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results_dir", required=True)
     add_model_key_arguments(parser)
     parser.add_argument("--max_images", type=positive_int, default=20)
-    parser.add_argument("--input_height", type=positive_int, default=None,
-                        help="network input height (an engine's export size); the template's when not given")
-    parser.add_argument("--input_width", type=positive_int, default=None)
+    add_input_size_arguments(parser)
     return parser
 
 
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
-    if (args.input_height is None) != (args.input_width is None):
-        raise StepError("give both --input_height and --input_width, or neither")
+    edit_infer = input_shape_edit(args)
     model = final_model(args.model, (".engine", ".hdf5", ".tlt"))
     images = coco.images_dir(coco.data_root(args.coco_root, args.coco_data), "val")
     listed = load_keypoints(coco.annotation_file(args.annotations, "val"))["images"][: args.max_images]
@@ -50,11 +54,6 @@ def body(argv: Optional[List[str]]) -> None:
     input_list = os.path.join(args.results_dir, INPUT_LIST)
     atomic_write_text(input_list, json.dumps(
         {"images": [{"full_image_path": image["file_name"]} for image in listed]}, indent=2) + "\n")
-
-    def edit_infer(tree: specs.Tree) -> None:
-        if args.input_height is not None:
-            tree["input_shape"] = [args.input_height, args.input_width]
-
     written = write_model_specs(args, args.results_dir, model, edit_infer=edit_infer)
     tao.run(
         tao.build_command(EXECUTABLE, "inference", [

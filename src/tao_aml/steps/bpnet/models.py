@@ -8,7 +8,7 @@ Other producers leave one.
 
 import os
 
-from ..model_files import find_model
+from tao_aml.steps.tao.model_files import find_model
 
 FINAL = "bpnet_model.hdf5"
 # The export step's two models: TAO's own (evaluate, inference) and the SDK-compatible one (DeepStream, Triton).

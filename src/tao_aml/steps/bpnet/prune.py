@@ -7,10 +7,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ..common import run_main
-from ..pruning import add_prune_arguments, run_prune
-from . import EXECUTABLE
-from .models import final_model
+from tao_aml.steps.bpnet import EXECUTABLE
+from tao_aml.steps.bpnet.models import final_model
+from tao_aml.steps.common import run_main
+from tao_aml.steps.tao.pruning import add_prune_arguments, run_prune
 
 
 def build_parser() -> argparse.ArgumentParser:

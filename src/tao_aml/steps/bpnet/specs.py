@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, List
 
 import yaml
 
-from .. import spec_edit
-from ..common import StepError, atomic_write_text
+from tao_aml.steps.common import StepError, atomic_write_text
+from tao_aml.steps.specs import spec_edit
 
 LOG = logging.getLogger("tao_aml.bpnet.specs")
 

@@ -12,14 +12,20 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import launch
-from ..cli_types import positive_int
-from ..common import StepError, run_main
-from ..secret_refs import add_model_key_arguments, model_key
-from . import EXECUTABLE, data_root, specs
-from .dataset_convert import TFRECORDS, records
-from .experiment import add_coco_arguments, add_spec_arguments, coco_links, write_coco_spec, write_model_specs
-from .models import FINAL, final_model
+from tao_aml.steps.bpnet import EXECUTABLE, data_root, specs
+from tao_aml.steps.bpnet.dataset_convert import TFRECORDS, records
+from tao_aml.steps.bpnet.experiment import (
+    add_coco_arguments,
+    add_spec_arguments,
+    coco_links,
+    write_coco_spec,
+    write_model_specs,
+)
+from tao_aml.steps.bpnet.models import FINAL, final_model
+from tao_aml.steps.cli_types import positive_int
+from tao_aml.steps.common import StepError, run_main
+from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
+from tao_aml.steps.tao import launch
 
 LOG = logging.getLogger("tao_aml.bpnet.train")
 

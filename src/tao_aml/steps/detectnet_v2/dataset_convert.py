@@ -9,12 +9,12 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..common import LOG, StepError, run_main
-from ..formats import kitti
-from . import EXECUTABLE
-from .experiment import TFRECORDS_GLOB
-from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+from tao_aml.steps.common import LOG, StepError, run_main
+from tao_aml.steps.data.formats import kitti
+from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.detectnet_v2.experiment import TFRECORDS_GLOB
+from tao_aml.steps.detectnet_v2.spec_files import add_spec_arguments, write_step_spec
+from tao_aml.steps.tao import command as tao
 
 ROOT = "DatasetExportConfig"
 
@@ -57,11 +57,7 @@ def body(argv: Optional[List[str]]) -> None:
         tree.set("kitti_config.image_extension", extension)
         tree.set("image_directory_path", args.kitti_dir)
 
-    os.makedirs(args.output_dir, exist_ok=True)
-    spec = write_spec(
-        args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
-        spec_copy_path(args.output_dir, args.spec_file),
-    )
+    spec = write_step_spec(args, ROOT, edit, args.output_dir)
     records = os.path.join(args.output_dir, os.path.dirname(TFRECORDS_GLOB))
     os.makedirs(records, exist_ok=True)
     tao.run(

@@ -4,18 +4,22 @@ Writes TAO's status.json (KPIs under `kpi`) and specs/ (the spec TAO read) into 
 """
 
 import argparse
-import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..common import run_main
-from ..model_files import find_model
-from ..secret_refs import model_key
-from . import EXECUTABLE
-from .experiment import set_common, set_datasets
-from .spec_files import add_spec_arguments, spec_copy_path, write_spec
-from .train import ROOT, add_dataset_arguments, add_model_arguments
+from tao_aml.steps.common import run_main
+from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.detectnet_v2.experiment import (
+    ROOT,
+    add_dataset_arguments,
+    add_model_arguments,
+    set_common,
+    set_datasets,
+)
+from tao_aml.steps.detectnet_v2.spec_files import add_spec_arguments, write_step_spec
+from tao_aml.steps.secret_refs import model_key
+from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao.model_files import find_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,11 +41,7 @@ def body(argv: Optional[List[str]]) -> None:
         set_datasets(tree, train, [args.val_tfrecords, args.val_kitti])
         set_common(tree, args.image_width, args.image_height, args.classes)
 
-    os.makedirs(args.results_dir, exist_ok=True)
-    spec = write_spec(
-        args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
-        spec_copy_path(args.results_dir, args.spec_file),
-    )
+    spec = write_step_spec(args, ROOT, edit, args.results_dir)
     tao.run(
         tao.build_command(EXECUTABLE, "evaluate", [
             ("--experiment_spec", spec),

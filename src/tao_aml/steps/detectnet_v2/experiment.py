@@ -1,13 +1,38 @@
-"""Edits of an Experiment (train / retrain / evaluate) spec that every TAO task over it needs."""
+"""The Experiment spec (train, retrain, evaluate; TAO Deploy's engine steps): its root message, the flags
+its edits read and the edits every TAO task over it needs."""
 
+import argparse
 import os
 from typing import List, Optional
 
-from .. import spec_edit
-from ..common import StepError
-from ..prototext import Message
+from tao_aml.steps.cli_types import name_list, positive_int
+from tao_aml.steps.common import StepError
+from tao_aml.steps.secret_refs import add_model_key_arguments
+from tao_aml.steps.specs import spec_edit
+from tao_aml.steps.specs.prototext import Message
 
+ROOT = "Experiment"
 TFRECORDS_GLOB = "tfrecords/*"
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, train_required: bool = True) -> None:
+    parser.add_argument("--train_tfrecords", required=train_required, help="dataset_convert output (train)")
+    parser.add_argument("--train_kitti", required=train_required, help="KITTI converter output (train)")
+    parser.add_argument("--val_tfrecords", required=True, help="dataset_convert output (validation)")
+    parser.add_argument("--val_kitti", required=True, help="KITTI converter output (validation)")
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """The network's input size and classes, which every detectnet_v2 spec edit sets."""
+    parser.add_argument("--image_width", type=positive_int, required=True)
+    parser.add_argument("--image_height", type=positive_int, required=True)
+    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model's key (a .hdf5 model needs it; an engine does not) and its input size and classes."""
+    add_model_key_arguments(parser)
+    add_image_arguments(parser)
 
 
 def tfrecords_pattern(folder: str) -> str:

@@ -9,12 +9,12 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import tao
-from ..cli_types import boolean, name_list
-from ..common import StepError, atomic_write_text, run_main
-from ..model_files import find_model
-from ..secret_refs import add_model_key_arguments, model_key
-from . import EXECUTABLE
+from tao_aml.steps.cli_types import boolean, name_list
+from tao_aml.steps.common import StepError, atomic_write_text, run_main
+from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
+from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao.model_files import find_model
 
 ONNX_NAME = "model.onnx"
 # TAO 5.0 TF1 export (nvidia_tao_tf1/cv/common/export/app.py `--cal_json_file`, "Dictionary containing tensor

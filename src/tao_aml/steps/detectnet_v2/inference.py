@@ -5,20 +5,19 @@ specs/ (the spec TAO read).
 """
 
 import argparse
-import os
 import sys
 from typing import List, Optional
 
-from .. import spec_edit, tao
-from ..cli_types import positive_int
-from ..common import StepError, run_main
-from ..model_files import find_model
-from ..secret_refs import model_key
-from . import EXECUTABLE
-from .spec_files import add_spec_arguments, spec_copy_path, write_spec
-from .train import add_model_arguments
-
-ROOT = "Inference"
+from tao_aml.steps.cli_types import positive_int
+from tao_aml.steps.common import run_main
+from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.detectnet_v2.experiment import add_model_arguments
+from tao_aml.steps.detectnet_v2.inference_spec import ROOT, image_folder, set_input
+from tao_aml.steps.detectnet_v2.spec_files import add_spec_arguments, write_step_spec
+from tao_aml.steps.secret_refs import model_key
+from tao_aml.steps.specs import spec_edit
+from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao.model_files import find_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def image_folder(folder: str) -> str:
-    nested = os.path.join(folder, "images")
-    found = nested if os.path.isdir(nested) else folder
-    if not os.path.isdir(found) or not os.listdir(found):
-        raise StepError("{} holds no images to run inference on".format(folder))
-    return found
-
-
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     model = find_model(args.model)
@@ -47,18 +38,12 @@ def body(argv: Optional[List[str]]) -> None:
 
     def edit(tree):
         tree.set("inferencer_config.tlt_config.model", model)
-        tree.set("inferencer_config.image_width", args.image_width)
-        tree.set("inferencer_config.image_height", args.image_height)
-        tree.set("inferencer_config.batch_size", args.batch_size)
+        set_input(tree, args.image_width, args.image_height, args.batch_size)
         # TAO writes labels/ only when asked to; the pipeline hands them on.
         tree.set("bbox_handler_config.kitti_dump", True)
         spec_edit.set_inference_classes(tree, args.classes)
 
-    os.makedirs(args.results_dir, exist_ok=True)
-    spec = write_spec(
-        args.spec_dir, args.spec_file, ROOT, edit, args.overrides,
-        spec_copy_path(args.results_dir, args.spec_file),
-    )
+    spec = write_step_spec(args, ROOT, edit, args.results_dir)
     tao.run(
         tao.build_command(EXECUTABLE, "inference", [
             ("--experiment_spec", spec),

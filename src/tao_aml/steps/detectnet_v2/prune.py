@@ -7,10 +7,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ..common import run_main
-from ..model_files import find_model
-from ..pruning import add_prune_arguments, run_prune
-from . import EXECUTABLE
+from tao_aml.steps.common import run_main
+from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.tao.model_files import find_model
+from tao_aml.steps.tao.pruning import add_prune_arguments, run_prune
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,9 +9,9 @@ import logging
 import os
 from typing import Callable, List, Optional
 
-from .. import detectnet_v2_schema, prototext, spec_edit, spec_templates
-from ..cli_types import of_kind, override_list
-from ..common import StepError, atomic_write_text
+from tao_aml.steps.cli_types import of_kind, override_list
+from tao_aml.steps.common import StepError, atomic_write_text
+from tao_aml.steps.specs import detectnet_v2_schema, prototext, spec_edit, spec_templates
 
 LOG = logging.getLogger("tao_aml.detectnet_v2.spec")
 
@@ -33,6 +33,14 @@ def add_spec_arguments(parser: argparse.ArgumentParser, overrides: bool = True) 
 def spec_copy_path(output_dir: str, spec_file: str) -> str:
     """Where a step keeps the spec TAO read: TAO writes its own experiment_spec.txt beside it."""
     return os.path.join(output_dir, "specs", spec_file)
+
+
+def write_step_spec(args: argparse.Namespace, root: str, edit: Edit, output_dir: str) -> str:
+    """Create the step's output folder and write into its specs/ the spec TAO reads: the step's
+    --spec_file (from --spec_dir) with `edit` and --overrides applied."""
+    os.makedirs(output_dir, exist_ok=True)
+    return write_spec(args.spec_dir, args.spec_file, root, edit, args.overrides,
+                      spec_copy_path(output_dir, args.spec_file))
 
 
 def write_spec(

@@ -15,8 +15,8 @@ TAO builds the validator without its optional-check table, so those checks never
 import operator
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from .. import detectnet_v2_schema
-from ..prototext import Enum, Message
+from tao_aml.steps.specs import detectnet_v2_schema
+from tao_aml.steps.specs.prototext import Enum, Message
 
 Check = Tuple[str, Any]
 

@@ -11,31 +11,22 @@ import os
 import sys
 from typing import List, Optional
 
-from .. import launch
-from ..cli_types import boolean, name_list, of_kind, positive_int
-from ..common import StepError, run_main
-from ..model_files import find_model
-from ..secret_refs import add_model_key_arguments, model_key
-from . import EXECUTABLE
-from .experiment import set_common, set_datasets
-from .spec_files import add_spec_arguments, spec_copy_path, write_spec
+from tao_aml.steps.cli_types import boolean, of_kind, positive_int
+from tao_aml.steps.common import StepError, run_main
+from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.detectnet_v2.experiment import (
+    ROOT,
+    add_dataset_arguments,
+    add_model_arguments,
+    set_common,
+    set_datasets,
+)
+from tao_aml.steps.detectnet_v2.spec_files import add_spec_arguments, spec_copy_path, write_spec
+from tao_aml.steps.secret_refs import model_key
+from tao_aml.steps.tao import launch
+from tao_aml.steps.tao.model_files import find_model
 
-ROOT = "Experiment"
 LOG = logging.getLogger("tao_aml.detectnet_v2.train")
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser, train_required: bool = True) -> None:
-    parser.add_argument("--train_tfrecords", required=train_required, help="dataset_convert output (train)")
-    parser.add_argument("--train_kitti", required=train_required, help="KITTI converter output (train)")
-    parser.add_argument("--val_tfrecords", required=True, help="dataset_convert output (validation)")
-    parser.add_argument("--val_kitti", required=True, help="KITTI converter output (validation)")
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_key_arguments(parser)
-    parser.add_argument("--image_width", type=positive_int, required=True)
-    parser.add_argument("--image_height", type=positive_int, required=True)
-    parser.add_argument("--classes", type=name_list, required=True, help="comma-separated class names")
 
 
 def build_parser() -> argparse.ArgumentParser:

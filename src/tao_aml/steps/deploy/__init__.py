@@ -1,0 +1,1 @@
+"""Steps of the TAO Deploy container (TensorRT): engine generation, engine evaluation and inference."""
