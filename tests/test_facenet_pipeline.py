@@ -131,7 +131,7 @@ def assert_observed(store: str, steps: dict) -> None:
         metrics = by_output[str(steps[name].outputs["results"])].data.metrics
         assert metrics["eval/mAP"] == 50.0 and metrics["eval/AP_face"] == 50.0
     pruned = by_output[str(steps["prune"].outputs["pruned"])].data.metrics
-    assert pruned["prune/pruning_ratio"] == 0.5 and pruned["prune/param_count_before"] == 2
+    assert pruned["prune/pruning_ratio"] == 0.5 and pruned["prune/param_count_before"] == 11_200_000
     assert by_output[str(steps["export"].outputs["onnx"])].data.metrics["export/model_size_mb"] > 0
     assert by_output[str(steps["engine"].outputs["engine"])].data.metrics["engine/engine_size_mb"] > 0
     inference = by_output[str(steps["inference"].outputs["results"])]
@@ -142,7 +142,7 @@ def assert_observed(store: str, steps: dict) -> None:
     report = json.loads((steps["report"].outputs["report"] / "report.json").read_text())
     assert [(row["model"], row["metric"], row["value"]) for row in report["accuracy"]] == [
         ("pretrained", "eval/mAP", 50.0), ("trained", "eval/mAP", 50.0), ("pruned + retrained", "eval/mAP", 50.0)]
-    assert report["parameters"] == {"before_pruning": 2.0, "after_pruning": 1.0, "pruning_ratio": 0.5}
+    assert report["parameters"] == {"before_pruning": 11_200_000, "after_pruning": 5_600_000, "pruning_ratio": 0.5}
     assert report["sizes"]["exported onnx"]["file"] == "model.onnx"
     assert report["sizes"]["engine engine"]["file"] == "model.engine"
     assert report["time"]["train"]["epochs"] == 2 and report["time"]["train"]["time_per_epoch_s"] == 1.0
@@ -156,7 +156,7 @@ def assert_observed(store: str, steps: dict) -> None:
     assert card["tags"]["accuracy"] == "50" and card["family"] == "detectnet_v2"
     # The name and tags `tao-aml model register` gives the asset; the step itself registers nothing.
     assert card["name"] == "tao-facenet" and card["tags"]["accuracy_metric"] == "eval/mAP"
-    assert card["tags"]["parameters_after_pruning"] == "1" and card["tags"]["family"] == "detectnet_v2"
+    assert card["tags"]["parameters_after_pruning"] == "5.6e+06" and card["tags"]["family"] == "detectnet_v2"
     # The engine's mAP (TAO Deploy's AP fraction, in percent like the .hdf5 model's) and precision become tags.
     assert report["engine_check"] == {"metric": "eval/mAP", "model": "pruned + retrained", "model_value": 50.0,
                                       "engine_value": 49.0, "drop": 1.0, "precision": "int8",

@@ -40,7 +40,7 @@ def test_bpnet_evaluation_kpi() -> None:
 
 
 def test_detectnet_prune_kpi_gives_counts_before_and_after() -> None:
-    record = {"kpi": {"pruning_ratio": 0.25, "size": 3.2, "param_count": 250000}}
+    record = {"kpi": {"pruning_ratio": 0.25, "size": 3.2, "param_count": 0.25}}  # millions, as get_num_params
     assert TaskMetrics("prune").from_record(record)[0] == {
         "prune/pruning_ratio": 0.25, "prune/model_size_mb": 3.2, "prune/param_count_after": 250000.0,
         "prune/param_count_before": 1000000.0}

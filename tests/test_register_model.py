@@ -168,3 +168,32 @@ def test_a_bodypose_asset_without_its_pose_config_is_refused(outputs, caplog) ->
         assert register_model.main(args(outputs, "--specs", str(outputs["inference"]))) == 2
     assert "bpnet_18joints.json) is not among its specs" in caplog.records[-1].getMessage()
     assert list(outputs["out"].iterdir()) == []
+
+
+def test_a_pruning_sweep_goes_into_the_card_its_readme_and_the_threshold_tag(outputs) -> None:
+    from test_report import SWEEP
+
+    report = json.loads((outputs["report"] / "report.json").read_text())
+    (outputs["report"] / "report.json").write_text(json.dumps(dict(report, sweep=SWEEP)))
+    assert register_model.main(args(outputs, "--model_name", "tao-bodypose")) == 0
+    card = json.loads((outputs["out"] / "model_card.json").read_text())
+    sweep = card["pruning_sweep"]
+    assert sweep["thresholds"] == [0.05, 0.2, 0.6] and sweep["max_map_drop"] == 0.03
+    assert sweep["chosen"] == SWEEP["chosen"] and sweep["unpruned"] == SWEEP["unpruned"]
+    assert [(b["branch"], b["status"], b["value"], b["parameters"], b["model_bytes"]) for b in sweep["branches"]] == [
+        (1, "ok", 0.49, 2_100_000, 8_400_000), (2, "ok", 0.48, 1_200_000, 4_800_000), (3, "failed", None, None, None)]
+    assert sweep["branches"][2]["reason"] == "prune: TAO bpnet prune failed (exit 255)"
+    assert card["tags"]["pruning_threshold"] == "0.2"
+    readme = (outputs["out"] / "README.md").read_text()
+    assert ("This model was pruned with threshold 0.2, chosen among 3 thresholds tried (0.05, 0.2, 0.6): the fewest "
+            "parameters (1,200,000) of the 2 branches within max_map_drop 0.03 AP points. max_map_drop 0.03 AP "
+            "points.") in readme
+    assert "| 0.2 (chosen) | 0.48 | 1,200,000 | 4.8 | ok |" in readme
+    assert "| 0.6 | - | - | - | failed: prune: TAO bpnet prune failed (exit 255) |" in readme
+
+
+def test_without_a_sweep_the_card_has_no_pruning_sweep(outputs) -> None:
+    assert register_model.main(args(outputs, "--model_name", "tao-bodypose")) == 0
+    card = json.loads((outputs["out"] / "model_card.json").read_text())
+    assert "pruning_sweep" not in card and "pruning_threshold" not in card["tags"]
+    assert "Pruning sweep" not in (outputs["out"] / "README.md").read_text()

@@ -147,3 +147,96 @@ def test_results_csv_without_tao_rows_is_not_used(tmp_path: Path, caplog: pytest
     with caplog.at_level(logging.WARNING):
         assert report.results_csv(str(tmp_path)) == {}
     assert "results.csv holds no rows" in caplog.text
+
+
+# sweep.json as the select_model step writes it (issue 22): three thresholds, one of them failed.
+SWEEP = {
+    "metric": "eval/AP_0.50-0.95_all", "unit": "AP points", "max_map_drop": 0.03,
+    "unpruned": {"value": 0.50, "parameters": 3_000_000},
+    "branches": [
+        {"branch": 1, "threshold": 0.05, "status": "ok", "reason": None, "value": 0.49, "parameters": 2_100_000,
+         "model_bytes": 8_400_000, "drop": 0.01, "within_limit": True},
+        {"branch": 2, "threshold": 0.2, "status": "ok", "reason": None, "value": 0.48, "parameters": 1_200_000,
+         "model_bytes": 4_800_000, "drop": 0.02, "within_limit": True},
+        {"branch": 3, "threshold": 0.6, "status": "failed", "reason": "prune: TAO bpnet prune failed (exit 255)",
+         "value": None, "parameters": None, "model_bytes": None, "drop": None, "within_limit": None}],
+    "chosen": {"branch": 2, "threshold": 0.2,
+               "why": "the fewest parameters (1,200,000) of the 2 branches within max_map_drop 0.03 AP points"},
+}
+
+
+@pytest.fixture
+def sweep_folder(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / "sweep.json").write_text(json.dumps(SWEEP))
+    Image.new("RGB", (64, 48), (255, 255, 255)).save(folder / "sweep.png")
+    return folder
+
+
+def test_report_of_a_sweep_has_the_table_the_choice_and_the_plot(tmp_path: Path, bpnet_outputs, sweep_folder,
+                                                                  monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    tracking.reset()
+    out = tmp_path / "r"
+    assert report.main(["--retrained_evaluation", str(bpnet_outputs["retrained_evaluation"]),
+                        "--sweep", str(sweep_folder), "--output_dir", str(out)]) == 0
+    tracking.reset()
+    assert json.loads((out / "report.json").read_text())["sweep"] == SWEEP
+    assert (out / "sweep.png").read_bytes() == (sweep_folder / "sweep.png").read_bytes()
+    markdown = (out / "report.md").read_text()
+    assert ("| model | pruning threshold | eval/AP_0.50-0.95_all | drop (AP points) | parameters | model (MB) | "
+            "status |") in markdown
+    assert "| unpruned | - | 0.5 | - | 3,000,000 | - | - |" in markdown
+    assert "| branch 1 | 0.05 | 0.49 | 0.01 | 2,100,000 | 8.4 | ok |" in markdown
+    assert "| branch 2 (chosen) | 0.2 | 0.48 | 0.02 | 1,200,000 | 4.8 | ok |" in markdown
+    assert "| branch 3 | 0.6 | - | - | - | - | failed: prune: TAO bpnet prune failed (exit 255) |" in markdown
+    assert ("Chosen: branch 2, pruning threshold 0.2: the fewest parameters (1,200,000) of the 2 branches within "
+            "max_map_drop 0.03 AP points") in markdown
+    assert "max_map_drop: 0.03 AP points." in markdown
+    assert "Left out: branch 3 (threshold 0.6): prune: TAO bpnet prune failed (exit 255)." in markdown
+    assert "![eval/AP_0.50-0.95_all against model size](sweep.png)" in markdown
+    client = MlflowClient(store)
+    [run] = client.search_runs([client.get_experiment_by_name("tao-aml").experiment_id])
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "sweep")] == ["sweep/sweep.png"]
+    assert "report/sweep.png" in [a.path for a in client.list_artifacts(run.info.run_id, "report")]
+
+
+def test_report_without_a_sweep_says_nothing_of_one(tmp_path: Path, bpnet_outputs) -> None:
+    report.build_report({k: str(v) for k, v in bpnet_outputs.items()}, "BodyPoseNet", str(tmp_path / "r"))
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["report.json", "report.md"]
+    assert "sweep" not in json.loads((tmp_path / "r" / "report.json").read_text())
+    assert "sweep" not in (tmp_path / "r" / "report.md").read_text().lower()
+
+
+@pytest.mark.parametrize("content, error", [
+    (None, "holds no sweep.json (connect the select_model step's sweep output)"),
+    ("{not json", "sweep.json is not JSON"),
+    (json.dumps({"branches": []}), "has no branches list and chosen branch"),
+])
+def test_a_sweep_folder_without_a_readable_sweep_is_refused_and_nothing_is_written(
+        tmp_path: Path, bpnet_outputs, content, error, caplog) -> None:
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    if content is not None:
+        (folder / "sweep.json").write_text(content)
+    with caplog.at_level(logging.ERROR):
+        assert report.main(["--train", str(bpnet_outputs["train"]), "--sweep", str(folder),
+                            "--output_dir", str(tmp_path / "r")]) == 2
+    assert error in caplog.text and "Traceback" not in caplog.text
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_sweep_without_its_plot_is_reported_with_a_warning(tmp_path: Path, bpnet_outputs, sweep_folder,
+                                                             caplog) -> None:
+    (sweep_folder / "sweep.png").unlink()
+    with caplog.at_level(logging.WARNING):
+        report.build_report({"train": str(bpnet_outputs["train"])}, "t", str(tmp_path / "r"), sweep=str(sweep_folder))
+    assert f"--sweep {sweep_folder} holds no sweep.png" in caplog.text
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "| branch 2 (chosen) |" in markdown and "](sweep.png)" not in markdown

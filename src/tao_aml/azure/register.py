@@ -11,6 +11,7 @@ under an existing version (versions are immutable in Azure ML).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from azure.ai.ml.entities import Component, Data, Environment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from tao_aml.azure import images
+from tao_aml.repo import sweep as sweeps
 from tao_aml.repo import yaml_model
 from tao_aml.repo.run_shape import RunShape, apply_overrides, shape_overrides, shm_overrides
 
@@ -101,12 +103,14 @@ def with_hash(entity: Any, content_hash: str) -> Any:
     return entity
 
 
-def plan(root: Path, refs: Refs, shape: RunShape | None = None) -> list[Asset]:
+def plan(root: Path, refs: Refs, shape: RunShape | None = None, sweep_branches: int | None = None) -> list[Asset]:
     """Every asset in publishing order, references rewritten; all problems raised together.
 
     Pipeline components carry the shape's node and process counts as literals; a shape other than
     1 node x 1 GPU is published under its own name (`tao_facenet_pipeline_2x4`), so each published
-    component runs the shape its name says and Designer lists them side by side.
+    component runs the shape its name says and Designer lists them side by side. With `sweep_branches` N,
+    each pipeline is also published with a pruning sweep of N branches (`tao_facenet_pipeline_sweep3`,
+    repo/sweep.py), its thresholds pipeline inputs.
     """
     shape = shape or RunShape()
     problems: list[str] = []
@@ -121,7 +125,8 @@ def plan(root: Path, refs: Refs, shape: RunShape | None = None) -> list[Asset]:
     pipelines = [
         asset
         for path in sorted(root.glob("pipelines/*/pipeline_component.yml"))
-        if (asset := plan_pipeline(root, path, refs, component_refs, problems, shape)) is not None
+        for branches in (None, *([sweep_branches] if sweep_branches else []))
+        if (asset := plan_pipeline(root, path, refs, component_refs, problems, shape, branches)) is not None
     ]
     if problems:
         raise RegisterError("\n".join(problems))
@@ -179,16 +184,24 @@ def plan_component(
 
 
 def plan_pipeline(
-    root: Path, path: Path, refs: Refs, component_refs: dict[Path, str], problems: list[str], shape: RunShape
+    root: Path, path: Path, refs: Refs, component_refs: dict[Path, str], problems: list[str], shape: RunShape,
+    sweep_branches: int | None = None,
 ) -> Asset | None:
     raw = yaml_model.read_yaml(path)
     shown = path.relative_to(root)
     known_problems = len(problems)
+    if sweep_branches:
+        try:
+            raw = sweeps.fan_out(raw, (), None, designer_branches=sweep_branches)
+        except sweeps.SweepError as err:
+            problems.append(f"{shown}: --sweep-branches {sweep_branches}: {err}")
+            return None
     # Each TAO step names its registered component: its /dev/shm is written on the step (render.shm_overrides).
     overrides: list[dict[str, Any]] = [{"version": refs.version}, *shape_overrides(raw, shape),
                                        *shm_overrides(raw, path.parent, shape.shm_size)]
-    if shape != RunShape():
-        overrides.append({"name": f"{raw['name']}_{shape.label}"})
+    suffix = (f"_{shape.label}" if shape != RunShape() else "") + (f"_sweep{sweep_branches}" if sweep_branches else "")
+    if suffix:
+        overrides.append({"name": f"{raw['name']}{suffix}"})
     rewritten = apply_overrides(raw, overrides[1:])
     for step_name, step in (raw.get("jobs") or {}).items():
         ref = str(step.get("component", ""))
@@ -206,7 +219,9 @@ def plan_pipeline(
     if len(problems) > known_problems:
         return None
     content_hash = yaml_hash(rewritten)
-    entity = load_component(path, params_override=overrides)
+    # The YAML as rewritten (a sweep's is no file of the repository); every component it names is registered.
+    entity = load_component(io.StringIO(yaml.safe_dump({**rewritten, "version": refs.version}, sort_keys=False)),
+                            relative_origin=str(path))
     return Asset("pipeline component", path.resolve(), with_hash(entity, content_hash), content_hash)
 
 

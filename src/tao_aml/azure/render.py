@@ -20,16 +20,21 @@ import yaml
 from azure.ai.ml.entities import Component, PipelineJob
 
 from tao_aml.azure import images
+from tao_aml.repo import sweep as sweeps
 from tao_aml.repo.run_shape import SERVERLESS, RunShape, apply_overrides, mode_overrides, shape_overrides, shm_overrides
 
 
-def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str | None = None) -> dict:
+def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str | None = None,
+                     sweep: sweeps.Sweep | None = None) -> dict:
     """The pipeline component with the shape's literals and component paths relative to out_dir.
 
     With a container registry, each command component is written to out_dir too, naming the prebuilt
-    image of its environment (images.py) instead of the environment's build context.
+    image of its environment (images.py) instead of the environment's build context. With a pruning
+    sweep, its branches and selection step are written first (repo/sweep.py), and shaped as the rest.
     """
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if sweep is not None:
+        raw = sweeps.fan_out(raw, sweep.thresholds, sweep.max_map_drop)
     tree = apply_overrides(raw, shape_overrides(raw, shape) + mode_overrides(raw, path.parent, shape.input_mode)
                            + shm_overrides(raw, path.parent, shape.shm_size))
     prebuilt = images.environments(path.parents[2]) if registry else {}
@@ -71,12 +76,12 @@ def relative(target: Path, start: Path) -> str:
 
 def write_job(
     job_path: Path, component_path: Path, pairs: list[dict[str, Any]], shape: RunShape, out_dir: Path, name: str,
-    registry: str | None = None,
+    registry: str | None = None, sweep: sweeps.Sweep | None = None,
 ) -> Path:
     """Write `<name>.pipeline_component.yml` and `<name>.pipeline.yml` (the job as sent) into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     component_file = out_dir / f"{name}.pipeline_component.yml"
-    dump(component_file, render_component(component_path, shape, out_dir, registry))
+    dump(component_file, render_component(component_path, shape, out_dir, registry, sweep))
     job = apply_overrides(yaml.safe_load(job_path.read_text(encoding="utf-8")), pairs)
     # pipeline.yml's description tells a user how to submit that file; Studio shows this one on a run it made.
     job["description"] = (f"{job.get('display_name') or name}, written by tao-aml from "

@@ -15,6 +15,7 @@ from azure.ai.ml.exceptions import JobException
 from tao_aml.azure import render, vm_sizes
 from tao_aml.azure.workspace import WorkspaceError, missing_computes
 from tao_aml.repo import data_assets, gpu_time, run_checks, yaml_model
+from tao_aml.repo import sweep as sweeps
 from tao_aml.repo.pipelines import (
     ESTIMATE_INPUT,
     PRIMITIVE_TYPES,
@@ -61,13 +62,14 @@ class BuiltJob:
     shape: RunShape
     data_plan: data_assets.DataPlan
     overridden: list[run_checks.Overridden]  # pipeline inputs a spec override replaces in TAO
+    sweep: sweeps.Sweep | None = None  # a pruning sweep: its branches are among `steps`
 
 
 def shape_of_run(values: dict[str, Any], settings: Settings, serverless: bool) -> RunShape:
     """The literal run settings; a GPU step on a size without enough GPUs is refused here, offline."""
     shape = RunShape(
         nodes=int(values.get(NODES_INPUT) or 1), gpus_per_node=int(values.get(GPUS_INPUT) or 1),
-        serverless=serverless, **settings.run,
+        serverless=serverless, **{name: value for name, value in settings.run.items() if name not in sweeps.SETTINGS},
     )
     if not serverless:
         given = sorted(name for name in settings.run if name in SERVERLESS_SETTINGS and name != "spot")
@@ -92,13 +94,15 @@ def build_job(
     serverless: bool = False,
     lookup: data_assets.Lookup | None = None,
     registry: str | None = None,
+    resuming: bool = False,
 ) -> BuiltJob:
     """The job as it would be sent: profile values, then `assignments` (which win), then data inputs (URIs).
 
     The job and its pipeline component are written to out_dir (a temporary folder when not given) with
     the run's literals, and the job is loaded back from there: what is validated is that file. `lookup`
     finds data assets in the workspace (repo/data_assets.py); without it (a dry run) none is looked up.
-    With a container `registry`, the steps name the prebuilt images there (images.py).
+    With a container `registry`, the steps name the prebuilt images there (images.py). `resuming`: the caller
+    will add an earlier job's checkpoints (--resume-from), which a pruning sweep cannot use.
     """
     pipeline = Pipeline.load(name, root)
     first = profile_assignments(pipeline, profile) if profile else []
@@ -117,6 +121,9 @@ def build_job(
     checked.problems += [problem.render(root) for component in (pipeline.component, pipeline.job)
                          for problem in environment_problems(component)]
     checked.problems += azure_secret_problems(values)
+    resumed = resuming or any(name in settings.data for name in pipeline.resume_inputs().values())
+    checked.problems += sweeps.run_problems(settings.run, settings.inputs, resumed)
+    planned = sweeps.of(settings.run)
     if checked.problems:
         origin = [f"(profile {profile} sets {', '.join(first)}; --set wins over it)"] if profile else []
         raise SettingError("\n".join(checked.problems + origin))
@@ -128,15 +135,18 @@ def build_job(
         overrides.append({"experiment_name": experiment})
     target = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="tao_aml_job_"))
     component_path = pipeline.job_path.parent / PIPELINE_COMPONENT_FILE
-    job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry)
-    steps = plan_steps(pipeline.component, yaml_model.load(target / f"{name}.pipeline_component.yml"), values,
+    job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry, planned)
+    component = pipeline.component if planned is None else yaml_model.from_raw(
+        pipeline.component.path, sweeps.fan_out(pipeline.component.raw, planned.thresholds, planned.max_map_drop))
+    steps = plan_steps(component, yaml_model.load(target / f"{name}.pipeline_component.yml"), values,
                        shape, name, checked.step_inputs(), root)
-    estimate = report_estimate(pipeline.component, steps)
+    estimate = report_estimate(component, steps)
     if estimate and ESTIMATE_INPUT in pipeline.component.inputs and ESTIMATE_INPUT not in settings.inputs:
         # The report prints the measured GPU-hours beside these (repo/gpu_time.py).
         values[ESTIMATE_INPUT] = estimate
         overrides.append({f"jobs.{WRAPPER_STEP}.inputs.{ESTIMATE_INPUT}": estimate})
-        job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry)
+        job_file = render.write_job(pipeline.job_path, component_path, overrides, shape, target, name, registry,
+                                    planned)
     job = load_job(job_file)
     result = job._validate()  # the public validate needs a workspace
     if not result.passed:
@@ -145,7 +155,7 @@ def build_job(
             + "\n".join(f"  {where}: {message}" for where, message in result.error_messages.items())
         )
     job._to_rest_object()  # what the service would receive; raises if it cannot be serialized
-    return BuiltJob(pipeline, settings, job, steps, values, job_file, shape, data_plan, checked.overridden)
+    return BuiltJob(pipeline, settings, job, steps, values, job_file, shape, data_plan, checked.overridden, planned)
 
 
 def plan_steps(
@@ -169,7 +179,9 @@ def plan_steps(
         per_node = int((sent.get("distribution") or {}).get("process_count_per_instance", gpus))
         nodes = int(resources.get("instance_count", 1))
         name = step.component.name if step.component else step.component_ref
-        inputs = {**run_checks.step_values(step.inputs, values), **(overridden or {}).get(step_name, {})}
+        # A sweep branch (retrain_2) is its base step (retrain) with another threshold.
+        inputs = {**run_checks.step_values(step.inputs, values),
+                  **(overridden or {}).get(sweeps.base_step(step_name), {})}
         size = resources.get("instance_type")
         if not shape.serverless:
             cluster = clusters.setdefault(str(compute), vm_sizes.repository_cluster(root, str(compute)))
@@ -190,19 +202,11 @@ def report_estimate(component: yaml_model.Component, steps: list[StepPlan]) -> s
     for step in (step for step in component.jobs.values() if ESTIMATE_INPUT in step.inputs):
         for port, value in step.inputs.items():
             binding = parse_binding(value)
-            if binding is not None and binding.kind == "jobs" and binding.name in hours:
-                pairs.append(f"{port}={hours[binding.name]:g}")
+            # A selection output stands for one branch: the chosen one, which the report measures.
+            source = sweeps.estimate_source(binding.name, binding.port) if binding is not None else ""
+            if binding is not None and binding.kind == "jobs" and source in hours:
+                pairs.append(f"{port}={hours[source]:g}")
     return ",".join(pairs)
-
-
-def resume_inputs(pipeline: Pipeline) -> dict[str, str]:
-    """Step name -> the pipeline input its `resume_from` is bound to (train -> train_resume_from)."""
-    found = {}
-    for step_name in pipeline.component.topological_order():
-        binding = parse_binding(pipeline.component.jobs[step_name].inputs.get(RESUME_PORT))
-        if binding is not None and binding.kind == "inputs":
-            found[step_name] = binding.name
-    return found
 
 
 def child_jobs(client: MLClient, job_name: str, prefix: str = "") -> dict[str, Any]:
@@ -234,7 +238,7 @@ def resume_data(client: MLClient, pipeline: Pipeline, job_name: str) -> dict[str
             f"--resume-from {job_name}: no pipeline job of that name with steps in the workspace "
             "(give the job's Name from Studio's Overview, not its display name)"
         )
-    wanted = resume_inputs(pipeline)
+    wanted = pipeline.resume_inputs()
     if not wanted:
         raise SettingError(f"--resume-from: no step of pipeline {pipeline.name} takes a {RESUME_PORT} input")
     # The first training step must exist; later ones may not have run before the earlier job stopped.

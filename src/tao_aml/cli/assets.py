@@ -18,7 +18,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
     refs = Refs(args.version, args.registry, args.images)
     try:
-        assets = plan(Path(args.root), refs, RunShape(args.nodes, args.gpus_per_node))
+        assets = plan(Path(args.root), refs, RunShape(args.nodes, args.gpus_per_node), args.sweep_branches)
         if args.dry_run:
             for asset in assets:
                 print(f"would publish  {asset.label}  (sha256 {asset.content_hash[:12]})")
@@ -37,6 +37,17 @@ def cmd_register(args: argparse.Namespace) -> int:
         return EXIT_AZURE
     print(f"{len(published)} published, {len(assets) - len(published)} unchanged, in {target}")
     return EXIT_OK
+
+
+def sweep_branches(text: str) -> int:
+    """--sweep-branches: 2 to the selection step's slots (one branch is no sweep)."""
+    from tao_aml.repo.sweep import SELECT_SLOTS
+
+    number = positive_int(text)
+    if not 2 <= number <= SELECT_SLOTS:
+        raise argparse.ArgumentTypeError(f"{text}: a sweep has 2 to {SELECT_SLOTS} branches (the selection step's "
+                                         "slots)")
+    return number
 
 
 def cmd_model_register(args: argparse.Namespace) -> int:
@@ -106,6 +117,11 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     register.add_argument(
         "--gpus-per-node", type=positive_int, default=1,
         help="GPUs per node of train and retrain; a shape other than 1x1 is published as <name>_<N>x<G>",
+    )
+    register.add_argument(
+        "--sweep-branches", type=sweep_branches, metavar="N",
+        help="also publish each pipeline with a pruning sweep of N branches (2-12) as <name>_sweep<N>: thresholds "
+        "pruning_threshold_1..N and max_map_drop are its inputs (docs/pruning-sweep.md)",
     )
     add_workspace_arguments(register)
     register.set_defaults(func=cmd_register)

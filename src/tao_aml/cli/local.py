@@ -85,7 +85,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     from time import monotonic
 
     from tao_aml.local.local_run import StepFailed, format_elapsed, local_inputs
-    from tao_aml.local.rehearse import NOTICE, rehearse, step_lines
+    from tao_aml.local.rehearse import NOTICE, rehearse, step_lines, sweep_lines
     from tao_aml.repo.pipelines import Pipeline
     from tao_aml.repo.secret_rules import shown_command
     from tao_aml.simulate import SimulationUnavailable
@@ -117,6 +117,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     report = done.outputs.get("report")
     if report is not None and (report / "report.md").is_file():
         print(f"run report: {report / 'report.md'}")
+    for line in sweep_lines(done.runs):
+        print(line)
     if done.model is not None:
         print(f"model folder (simulated): {done.model}")
     print(NOTICE)

@@ -18,6 +18,7 @@ from tao_aml.cli.common import (
     error,
 )
 from tao_aml.repo import gpu_time, run_cost
+from tao_aml.repo import sweep as sweeps
 from tao_aml.repo.pipelines import SettingError
 from tao_aml.steps.cli_types import of_kind
 
@@ -66,7 +67,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         out_dir = Path(args.output_dir) / args.pipeline
         arguments = (args.pipeline, assignments, args.experiment, Path(args.root), args.profile)
         # Every setting is checked offline before anything signs in.
-        built = build_job(*arguments, data, out_dir, args.serverless, None, args.images)
+        built = build_job(*arguments, data, out_dir, args.serverless, None, args.images,
+                          resuming=bool(args.resume_from))
         if target is not None:
             client = connect(target)
             lookup = partial(asset_exists, client.data)
@@ -114,6 +116,9 @@ def print_job(args: argparse.Namespace, built: BuiltJob, out_dir: Path) -> None:
         print(f"estimated GPU-hours used: {sum(estimated):.3g} (guesses in src/tao_aml/repo/gpu_time.py for each "
               "step's GPU, an A100 where the size is unknown; the run report prints the measured ones beside them)")
     print("\n".join(run_cost.lines(built.steps, Path(args.root))))
+    if built.sweep is not None:
+        print(run_cost.sweep_line(built.steps, built.sweep))
+        print(f"  {built.sweep.choice()}; a branch that fails is left out (docs/pruning-sweep.md)")
     if args.pipeline in gpu_time.USER_DATASET_PIPELINES and not built.inputs.get(gpu_time.LIMIT_INPUT):
         assumed = gpu_time.ASSUMED_USER_IMAGES
         print(f"  your data set's size is unknown before it is read: the estimate ASSUMES {assumed['train']:,} "
@@ -123,6 +128,8 @@ def print_job(args: argparse.Namespace, built: BuiltJob, out_dir: Path) -> None:
     notes: dict[str, list[str]] = {}
     for item in built.overridden:  # TAO uses the override: say so where the input is shown
         notes.setdefault(item.source, []).append(item.note())
+    if built.sweep is not None:
+        notes.setdefault(sweeps.THRESHOLD_INPUT, []).append(f"not used: the sweep prunes with {sweeps.SETTING}")
     for name, value in built.inputs.items():
         note = f" ({'; '.join(notes[name])})" if name in notes else ""
         print(f"  {name} = {'(not set)' if value is None else shown_input(name, format_value(value))}{note}")

@@ -31,17 +31,18 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlparse
 
 from tao_aml.azure import images
+from tao_aml.repo import sweep as sweeps
 from tao_aml.repo.input_rules import value_problems
 from tao_aml.repo.pipelines import Pipeline, SettingError, Settings, effective_inputs, unknown_name
 from tao_aml.repo.run_shape import NODES_INPUT, is_gpu_step, shm_size
 from tao_aml.repo.secret_rules import local_secret_problems, shown_command
-from tao_aml.repo.yaml_model import Component, Step, parse_binding
+from tao_aml.repo.yaml_model import Component, Step, from_raw, parse_binding
 
 LOG = logging.getLogger(__name__)
 PORT_REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
@@ -67,6 +68,7 @@ TAIL_LINES = 20
 STOP_GRACE_S = 5  # after Ctrl-C, how long a step may take to stop on SIGINT, then on SIGTERM
 # The TAO CLI a step's module runs (python -m tao_aml.steps.<family>.<task>).
 TAO_CLI = {"detectnet_v2": "detectnet_v2", "bpnet": "bpnet"}
+VARIABLE_NAME, CONTROL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*"), re.compile(r"[\x00-\x1f\x7f]")
 STEP_MODULE = re.compile(r"python -m (tao_aml\.steps\.[A-Za-z0-9_.]+)")
 # Modules a step imports only when it needs them, which importing the step's module does not reach.
 LAZY_IMPORTS = {"tao_aml.steps.data.wider_to_kitti": ("cv2",)}
@@ -124,6 +126,8 @@ class Launch:
     outputs: dict[str, Path]
     reads: list[Path] = field(default_factory=list)  # the folders and files its inputs name
     shm_size: str | None = None  # /dev/shm, as Azure ML gives the step (run_shape.shm_size)
+    # The node's own environment_variables (a sweep branch's TAO_AML_SWEEP_BRANCH): non-secret, passed by value.
+    variables: dict[str, str] = field(default_factory=dict)
 
     @property
     def log(self) -> Path:
@@ -131,8 +135,10 @@ class Launch:
 
     @property
     def digest(self) -> str:
-        """What decides whether a complete step is still up to date: its environment and its rendered command."""
-        return hashlib.sha256(f"{self.environment.parent.name}\n{self.command}".encode()).hexdigest()
+        """What decides whether a complete step is still up to date: its environment, its rendered command and
+        its node's variables."""
+        variables = "".join(f"\n{name}={value}" for name, value in sorted(self.variables.items()))
+        return hashlib.sha256(f"{self.environment.parent.name}\n{self.command}{variables}".encode()).hexdigest()
 
 
 def step_module(launch: Launch) -> str:
@@ -205,6 +211,17 @@ def write_state(folder: Path, state: dict[str, Any]) -> None:
     os.replace(draft, folder / STATE_FILE)
 
 
+def node_variables(step: Step) -> dict[str, str]:
+    """A node's `environment_variables`, as Azure ML sets them in its process: names of letters, digits and '_'
+    (not from a digit), values without control characters (a docker `--env NAME=VALUE` is one argument)."""
+    variables = {str(name): str(value) for name, value in (step.raw.get("environment_variables") or {}).items()}
+    for name, value in variables.items():
+        if not VARIABLE_NAME.fullmatch(name) or CONTROL.search(value):
+            raise SettingError(f"step {step.name}: environment_variables.{name}: a name of letters, digits and '_' "
+                               "(not from a digit) with a value of one line is what a step can be given")
+    return variables
+
+
 def check_step_folder(launch: Launch) -> None:
     """A step writes into real folders of the workdir: a link there would send its outputs, log and deletions
     (a step that runs again starts from an empty folder) somewhere else."""
@@ -215,10 +232,11 @@ def check_step_folder(launch: Launch) -> None:
                                "folders of the workdir: remove the link")
 
 
-def check_local(settings: Settings, values: dict[str, Any]) -> None:
-    """Settings that only an Azure ML run has, refused before anything runs."""
+def check_local(settings: Settings, values: dict[str, Any], resuming: bool = False) -> None:
+    """Settings that only an Azure ML run has, and a sweep's rules between settings, refused before anything runs."""
     problems = [f"--set {name}: a setting of Azure ML runs (tao-aml submit), not of a local run"
-                for name in settings.run if name != "shm_size"]
+                for name in settings.run if name != "shm_size" and name not in sweeps.SETTINGS]
+    problems += sweeps.run_problems(settings.run, settings.inputs, resuming)
     nodes = int(values.get(NODES_INPUT) or 1)
     if nodes > 1:
         problems.append(f"--set {NODES_INPUT}={nodes}: a local run has this one machine; "
@@ -320,7 +338,7 @@ class Direct:
 
     def environ(self, launch: Launch, env: dict[str, str]) -> dict[str, str]:
         """The step's environment: this machine's, the run's, its code folder first on PYTHONPATH."""
-        full = {**os.environ, **env, **STEP_ENV}
+        full = {**os.environ, **env, **STEP_ENV, **launch.variables}
         full["PYTHONPATH"] = os.pathsep.join([str(launch.code_dir), full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         first = self.path_for_environment(launch.environment.parent.name)
         full["PATH"] = os.pathsep.join([*first, full.get("PATH", "")])
@@ -402,7 +420,7 @@ class Docker:
         for path, mode in mounts.items():
             argv += ["--volume", f"{path}:{path}:{mode}"]
         argv += ["--workdir", str(launch.code_dir)]
-        for key, value in {**STEP_ENV, "PYTHONPATH": str(launch.code_dir)}.items():
+        for key, value in {**STEP_ENV, **launch.variables, "PYTHONPATH": str(launch.code_dir)}.items():
             argv += ["--env", f"{key}={value}"]
         argv += [arg for key in env for arg in ("--env", key)]  # by name: docker reads the values from its own
         return [*argv, self.image(launch).local_tag, "bash", "-c", launch.command]
@@ -435,7 +453,13 @@ class LocalRunner:
         self.heartbeat_s = heartbeat_s
         self.values = effective_inputs(pipeline, settings)
         self.shm_size = settings.run.get("shm_size")
-        check_local(settings, self.values)
+        resuming = any(name in (data_inputs or {}) for name in pipeline.resume_inputs().values())
+        check_local(settings, self.values, resuming)
+        sweep = sweeps.of(settings.run)
+        if sweep is not None:
+            # The same branches and selection step a submitted job holds (azure/render.py).
+            fanned = sweeps.fan_out(pipeline.component.raw, sweep.thresholds, sweep.max_map_drop)
+            self.pipeline = pipeline = replace(pipeline, component=from_raw(pipeline.component.path, fanned))
         # Data inputs: local paths the job gives (relative to pipeline.yml), then what the caller connects.
         for name, port in pipeline.job.inputs.items():
             if port.path is not None and name in self.values:
@@ -522,6 +546,7 @@ class LocalRunner:
             outputs=outputs,
             reads=list(dict.fromkeys(value for value in values.values() if isinstance(value, Path))),
             shm_size=shm_size(step.raw, child.raw, self.shm_size),
+            variables=node_variables(step),
         )
 
     def plan(self, launches: list[Launch], forced: set[str]) -> list[tuple[Launch, str | None]]:

@@ -28,8 +28,10 @@ from pathlib import Path
 from tao_aml import simulate
 from tao_aml.local.local_run import LocalRunner, StepRun
 from tao_aml.repo.pipelines import Pipeline, SettingError, effective_inputs, resolve_settings
+from tao_aml.repo.sweep import SELECT_STEP
 from tao_aml.simulate import data, ngc
 from tao_aml.steps.asset.register_model import MODEL_CARD
+from tao_aml.steps.asset.report import SWEEP_JSON
 
 RECORD = "rehearsal.json"
 QUIET = "tao_aml.tracking"
@@ -132,6 +134,19 @@ def mark_simulated(model: Path, pipeline: str) -> None:
     draft = card_path.with_name(f".{MODEL_CARD}.partial")
     draft.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     os.replace(draft, card_path)
+
+
+def sweep_lines(runs: list[StepRun]) -> list[str]:
+    """A pruning sweep's outcome, from the selection step's sweep.json: the choice and why, every branch left out."""
+    folder = next((run.outputs.get("sweep") for run in runs if run.name == SELECT_STEP), None)
+    if folder is None or not (folder / SWEEP_JSON).is_file():
+        return []
+    sweep = json.loads((folder / SWEEP_JSON).read_text(encoding="utf-8"))
+    chosen = sweep["chosen"]
+    lines = [f"pruning sweep of {len(sweep['branches'])} thresholds: threshold {chosen['threshold']:g} chosen: "
+             f"{chosen['why']}"]
+    return lines + [f"  left out: branch {b['branch']} (threshold {b['threshold']:g}): {b['status']}: {b['reason']}"
+                    for b in sweep["branches"] if b["status"] != "ok"]
 
 
 def step_lines(run: StepRun, limit: int = 3) -> list[str]:

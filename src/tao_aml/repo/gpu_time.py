@@ -74,6 +74,9 @@ CPU_TABLE: dict[str, StepCost] = {
     "tao_coco_calibration": StepCost(0.01, "calibration", None, 60.0, "guess"),
     "tao_ngc_model": StepCost(0.0, None, None, 300.0, "guess (NGC download)"),
     "tao_run_report": StepCost(0.0, None, None, 60.0, "guess"),
+    # A pruning sweep's selection: reads and copies folders as the report does (a sweep's branch steps use their
+    # own components' rows: retrain_2 is a tao_detectnet_v2_train step as retrain is).
+    "tao_select_model": StepCost(0.0, None, None, 60.0, "guess (as the report)"),
     "tao_register_model": StepCost(0.0, None, None, 120.0, "guess"),
 }
 # Throughput relative to an A100 80 GB: a guess from the GPUs' fp32/TF32 tensor rates.

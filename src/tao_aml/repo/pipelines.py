@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tao_aml.repo import yaml_model
+from tao_aml.repo import sweep, yaml_model
 from tao_aml.repo.input_rules import literal_problem, override_problem
 from tao_aml.repo.problems import did_you_mean
 from tao_aml.repo.spec_check import override_problems, spec_uses
@@ -42,6 +42,20 @@ RUN_SETTINGS = {
     "input_mode": yaml_model.Port(
         "input_mode", "string", enum=["auto", "download", "ro_mount"],
         description="how GPU steps read data from earlier steps: as the pipeline says (auto), or all one way",
+    ),
+    sweep.SETTING: yaml_model.Port(
+        sweep.SETTING, "string", optional=True,
+        description="a pruning sweep: one prune, retrain and evaluation per threshold, e.g. 0.05,0.1,0.2 "
+                    "(replaces pruning_threshold)",
+    ),
+    sweep.LIMIT_SETTING: yaml_model.Port(
+        sweep.LIMIT_SETTING, "integer", default=sweep.DEFAULT_MAX_BRANCHES, min=1, max=sweep.SELECT_SLOTS,
+        description=f"most branches a pruning sweep may have (default {sweep.DEFAULT_MAX_BRANCHES})",
+    ),
+    sweep.DROP_SETTING: yaml_model.Port(
+        sweep.DROP_SETTING, "number", optional=True, min=0,
+        description="a sweep keeps the smallest model within this accuracy loss (mAP/AP points) of the unpruned "
+                    "one; unset: the most accurate",
     ),
 }
 
@@ -100,13 +114,18 @@ class Pipeline:
                 found[step_name] = (binding.name, template, root)
         return found
 
+    def resume_inputs(self) -> dict[str, str]:
+        """Step name -> the pipeline input its `resume_from` is bound to (train -> train_resume_from), in run order."""
+        found = {}
+        for step_name in self.component.topological_order():
+            binding = parse_binding(self.component.jobs[step_name].inputs.get(RESUME_PORT))
+            if binding is not None and binding.kind == "inputs":
+                found[step_name] = binding.name
+        return found
+
     def internal_inputs(self) -> set[str]:
         """Inputs the submitter fills from other options: left out of every list of names to choose from."""
-        found = {name for name, _, _ in self.spec_override_inputs().values()}
-        for step in self.component.jobs.values():
-            binding = parse_binding(step.inputs.get(RESUME_PORT))
-            if binding is not None and binding.kind == "inputs":
-                found.add(binding.name)
+        found = {name for name, _, _ in self.spec_override_inputs().values()} | set(self.resume_inputs().values())
         return found | ({ESTIMATE_INPUT} & set(self.component.inputs))
 
     def settable_inputs(self, data: bool) -> list[str]:
@@ -190,6 +209,11 @@ def resolve_settings(pipeline: Pipeline, assignments: list[str]) -> Settings:
         if problem:
             problems.append(f"--set {name}: {problem}")
             continue
+        if name == sweep.SETTING:
+            found = sweep.thresholds_problems(text, pipeline.component)
+            problems += [f"--set {name}={text}: {item}" for item in found]
+            if found:
+                continue
         if name in RUN_SETTINGS:
             settings.run[name] = value
         else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tao_aml.azure import vm_prices, vm_sizes
+from tao_aml.repo import sweep as sweeps
 
 
 class Step(Protocol):
@@ -25,6 +26,7 @@ class Step(Protocol):
     spot: bool
     hours: float | None
     vm_size: str | None
+    gpu_hours: float | None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,18 @@ def lines(steps: Sequence[Step], root: Path) -> list[str]:
     out.append("  hours: guesses in src/tao_aml/repo/gpu_time.py (the run report prints the measured ones); not "
                "included: node start-up and image pulls, storage, network, container registry")
     return out
+
+
+def sweep_line(steps: Sequence[Step], sweep: sweeps.Sweep) -> str:
+    """A pruning sweep's estimated GPU-hours and price beside a single threshold's: the same job without the
+    extra branches and the selection step."""
+    def totals(kept: list[Step]) -> str:
+        hours = sum(step.gpu_hours or 0.0 for step in kept)
+        price = _total([bill(step).usd for step in kept])
+        return f"~{hours:.3g} GPU-hours, " + ("price unknown" if price is None else f"about {vm_prices.usd(price)}")
+
+    single = [step for step in steps if not sweeps.is_extra(step.name)]
+    return f"pruning sweep: {sweep.label()}: {totals(list(steps))}; one threshold: {totals(single)}"
 
 
 def monthly_line(instance_type: str, instance_count: int) -> str:

@@ -419,6 +419,7 @@ def run_problems(root: Path, jobs: list[Path]) -> list[Problem]:
     from tao_aml.repo.pipelines import Pipeline, SettingError, effective_inputs, resolve_settings
     from tao_aml.repo.profiles import PROFILES_FILE, load_profiles, profile_assignments
     from tao_aml.repo.run_checks import check_run
+    from tao_aml.repo.sweep import run_problems as sweep_problems
 
     problems = []
     for path in jobs:
@@ -437,6 +438,7 @@ def run_problems(root: Path, jobs: list[Path]) -> list[Problem]:
         problems += [Problem(path.parent / "pipeline_component.yml", "inputs", message) for message in defaults]
         for name, settings in runs.items():
             found = check_run(pipeline, effective_inputs(pipeline, settings), root).problems
+            found += sweep_problems(settings.run, settings.inputs)
             problems += [Problem(profiles, name, message) for message in found if message not in defaults]
     return problems
 

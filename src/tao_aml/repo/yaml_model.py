@@ -182,9 +182,15 @@ def load(path: Path, _cache: dict[Path, Component] | None = None) -> Component:
     path = path.resolve()
     if path in cache:
         return cache[path]
-    raw = read_yaml(path)
+    return from_raw(path, read_yaml(path), cache)
+
+
+def from_raw(path: Path, raw: dict, _cache: dict[Path, Component] | None = None) -> Component:
+    """A component or pipeline held in memory as if read from `path` (local components resolve from its folder):
+    a pipeline component as a run changes it (repo/sweep.py)."""
+    cache = {} if _cache is None else _cache
     component = Component(path=path, raw=raw)
-    cache[path] = component
+    cache.setdefault(path, component)
     component.inputs = {n: Port.from_yaml(n, v) for n, v in (raw.get("inputs") or {}).items()}
     component.outputs = {n: Port.from_yaml(n, v) for n, v in (raw.get("outputs") or {}).items()}
     for step_name, step_raw in (raw.get("jobs") or {}).items():

@@ -23,9 +23,15 @@ exit 0 and "Execution status: PASS", exactly as TAO 5.0 does: callers must read 
 Deploy nothing catches SystemExit (its monitor_status catches SystemError): a task that calls sys.exit(1)
 leaves no FAILURE line (class Exited).
 
+Model size and accuracy are simulated so that a pruning sweep has something to choose between (PRUNING
+below; the figures are the simulation's, not TAO's): a model placeholder carries its parameter count and
+the share pruning kept; prune removes more parameters the higher its threshold, (re)train passes the
+count on, and TF1 evaluate scores a model that kept too little lower.
+
 Environment: TAO_STANDIN_LOG (append one JSON line per invocation), TAO_STANDIN_FAIL_TASK (`task`,
 `family:task` or `kind:family:task`: fail like TAO after the command line and inputs were checked),
-TAO_STANDIN_KILL_AFTER_EPOCHS=N (train dies with exit 137 after completing N epochs in this run).
+TAO_STANDIN_FAIL_PRUNE_FROM=T (prune fails the same way when its threshold is T or higher: one branch of a
+sweep), TAO_STANDIN_KILL_AFTER_EPOCHS=N (train dies with exit 137 after completing N epochs in this run).
 """
 
 import argparse
@@ -383,6 +389,45 @@ class Ctx:
 
 
 # ---------------------------------------------------------------------------------------------
+# PRUNING: simulated parameter counts and accuracy (the simulation's figures, not TAO's)
+# ---------------------------------------------------------------------------------------------
+# Parameters of an unpruned model, and the threshold that prunes half of them: the TAO 5.0 notebooks'
+# (-pth 0.0000052 DetectNet_v2/FaceNet, 0.2 BodyPoseNet), which are the pipelines' defaults.
+UNPRUNED_PARAMS = {"detectnet_v2": 11_200_000, "bpnet": 4_900_000}
+HALF_PRUNED_AT = {"detectnet_v2": 0.0000052, "bpnet": 0.2}
+MIN_KEPT = 0.05  # min_num_filters (-nf) keeps some filters in every layer, however high the threshold
+FULL_ACCURACY_FROM = 0.4  # a retrained model that kept at least this share of parameters loses no accuracy
+WEIGHT_BYTES = 0.004  # a model file's bytes per parameter: a thousandth of float32 weights, so files stay small
+
+
+def kept_share(family: str, threshold: float) -> float:
+    """The share of parameters pruning keeps: all at 0, half at the notebook's threshold, fewer above it."""
+    if threshold <= 0:
+        return 1.0
+    return max(MIN_KEPT, 1.0 / (1.0 + math.sqrt(threshold / HALF_PRUNED_AT[family])))
+
+
+def model_facts(path: str | None, family: str) -> dict[str, Any]:
+    """Parameter count and kept share of a model placeholder; an unpruned model's for any other file (NGC's)."""
+    content: Any = None
+    if path and os.path.isfile(path):
+        try:
+            with open(path) as handle:
+                content = json.load(handle)
+        except (OSError, ValueError):
+            content = None
+    facts = {"param_count": UNPRUNED_PARAMS[family], "kept_share": 1.0}
+    if isinstance(content, dict):
+        facts.update({k: content[k] for k in facts if isinstance(content.get(k), (int, float))})
+    return facts
+
+
+def accuracy_factor(facts: dict[str, Any]) -> float:
+    """What a model's accuracy is multiplied by: 1 until too few parameters are left to retrain well."""
+    return min(1.0, float(facts["kept_share"]) / FULL_ACCURACY_FROM) ** 0.5
+
+
+# ---------------------------------------------------------------------------------------------
 # Checks shared by tasks
 # ---------------------------------------------------------------------------------------------
 def need(path: str, what: str, kind: str = "file") -> str:
@@ -409,8 +454,11 @@ def need_key(model: str, key: str | None, flag: str = "-k/--key") -> None:
 
 
 def placeholder(path: str, content: dict[str, Any]) -> None:
+    """A JSON file in place of a model; one with a parameter count is WEIGHT_BYTES per parameter long (PRUNING)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    if "param_count" in content:
+        content = dict(content, weights="0" * int(content["param_count"] * WEIGHT_BYTES))
     with open(path, "w") as handle:
         json.dump(dict(content, standin=True), handle, indent=1)
 
@@ -749,6 +797,7 @@ def dn_train(ctx: Ctx) -> None:
     num_epochs = int(pget(spec, "training_config.num_epochs"))
     dn_data_sources(spec)
     pretrained = pget(spec, "model_config.pretrained_model_file")
+    facts = model_facts(pretrained, "detectnet_v2")  # retrain: the pruned model's size
     if pretrained:
         dn_model(spec_path(pretrained, "model_config.pretrained_model_file", "file"), a.key,
                  "model_config.pretrained_model_file")
@@ -772,14 +821,17 @@ def dn_train(ctx: Ctx) -> None:
     ctx.status.write(message="Training loop completed.")
     ctx.status.write(message="Saving trained model.")
     weights = os.path.join(results_dir, "weights", a.model_name + ".hdf5")
-    placeholder(weights, {"kind": "detectnet_v2-model", "epochs": num_epochs,
+    placeholder(weights, {"kind": "detectnet_v2-model", "epochs": num_epochs, **facts,
                           # training_config.enable_qat: TAO converts the model to QAT (QDQ nodes, tensor scales).
                           "qat": str(pget(spec, "training_config.enable_qat")).lower() == "true",
                           "classes": dn_target_classes(spec), "input": [
                               int(pget(spec, "augmentation_config.preprocessing.output_image_channel") or 3),
                               int(pget(spec, "augmentation_config.preprocessing.output_image_height")),
                               int(pget(spec, "augmentation_config.preprocessing.output_image_width"))]})
-    ctx.status.write(message="Model saved.", kpi={"size": os.path.getsize(weights) / 1e6, "param_count": 1})
+    # scripts/train.py: s_logger.kpi = {"size": ..., "param_count": gridbox_model.num_params} on "Model saved.",
+    # in millions (model/detectnet_model.py num_params -> cv/common/utils.py get_num_params: count_params()/1e6).
+    ctx.status.write(message="Model saved.", kpi={"size": os.path.getsize(weights) / 1e6,
+                                                  "param_count": facts["param_count"] / 1e6})
     ctx.status.write(message="Training op complete.")
     ctx.status.write("SUCCESS", "DetectNet_v2 training job complete.")
 
@@ -799,19 +851,21 @@ def dn_evaluate(ctx: Ctx) -> None:
         raise TaskError("-i/--image_dir needs -l/--label_dir")
     ctx.maybe_fail()
     classes = dn_target_classes(spec)
-    ap = {name: 50.0 for name in classes}
-    ctx.say(f"Validation cost: 0.000100\nMean average_precision (in %): {50.0:0.4f}")
+    value = round(50.0 * accuracy_factor(model_facts(a.model_path, "detectnet_v2")), 4)  # PRUNING
+    ap = {name: value for name in classes}
+    ctx.say(f"Validation cost: 0.000100\nMean average_precision (in %): {value:0.4f}")
     for name in sorted(ap):
         ctx.say(f"{name} {ap[name]:0.4f}")
     ctx.status.write(message="Evaluation metrics generated.",
                      categorical={"average_precision": ap},
-                     kpi={"validation cost": 0.0001, "mean average precision": 50.0})
+                     kpi={"validation cost": 0.0001, "mean average precision": value})
     ctx.status.write("SUCCESS", "Evaluation finished successfully.")
 
 
-def prune(ctx: Ctx, results_dir: str | None, started: str | None) -> str:
+def prune(ctx: Ctx, results_dir: str | None, started: str | None) -> tuple[str, int, int]:
     """The steps detectnet_v2 (cv/common/magnet_prune.py run_pruning) and bpnet (cv/bpnet/scripts/prune.py)
-    share: option asserts, model_io (cv/common/utils.py, utilities/tlt_utils.py), output with .hdf5 appended."""
+    share: option asserts, model_io (cv/common/utils.py, utilities/tlt_utils.py), output with .hdf5 appended.
+    Returns the output and the parameter counts before and after (PRUNING: the higher -pth, the fewer)."""
     a = ctx.args
     ctx.start(results_dir, started, append=True)
     if a.equalization_criterion not in ("arithmetic_mean", "geometric_mean", "union", "intersection"):
@@ -820,22 +874,44 @@ def prune(ctx: Ctx, results_dir: str | None, started: str | None) -> str:
         raise TaskError("normalizer options are [L2, max].")
     dn_model(a.model, a.key)
     ctx.maybe_fail()
+    fail_from = os.environ.get("TAO_STANDIN_FAIL_PRUNE_FROM", "")
+    if fail_from and a.pruning_threshold >= float(fail_from):
+        raise TaskError(f"Simulated failure of {ctx.family} prune at -pth {a.pruning_threshold} "
+                        f"(TAO_STANDIN_FAIL_PRUNE_FROM={fail_from})")
+    facts = model_facts(a.model, ctx.family)
+    kept = facts["kept_share"] * kept_share(ctx.family, a.pruning_threshold)
+    before = int(facts["param_count"])
+    after = max(1, round(before * kept_share(ctx.family, a.pruning_threshold)))
     output = a.output_file if a.output_file.endswith(".hdf5") else a.output_file + ".hdf5"
     placeholder(output, {"kind": f"{ctx.family}-model", "pruned_from": os.path.abspath(a.model),
-                         "threshold": a.pruning_threshold})
-    return output
+                         "threshold": a.pruning_threshold, "param_count": after, "kept_share": kept})
+    return output, before, after
+
+
+def prune_log(ctx: Ctx, name: str, line: int, message: str) -> None:
+    """A line of the prune scripts' logger: basicConfig(format='%(asctime)s [TAO Toolkit] [%(levelname)s]
+    %(name)s %(lineno)d: %(message)s') in magnet_prune.py run_pruning and cv/bpnet/scripts/prune.py; the
+    entrypoint runs `python <script>` (common/entrypoint/entrypoint.py), so bpnet's logger is __main__."""
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+    ctx.say(f"{now} [TAO Toolkit] [INFO] {name} {line}: {message}")
 
 
 def dn_prune(ctx: Ctx) -> None:
     """magnet_prune.py run_pruning: no STARTED line; kpi on the ratio line; SUCCESS from scripts/prune.py."""
     a = ctx.args
-    prune(ctx, a.results_dir, None)
+    _, before, after = prune(ctx, a.results_dir, None)
+    # logger.info of the ratio (count_params() after / before), then the kpi line with the same message.
+    ratio = after / before
+    prune_log(ctx, "nvidia_tao_tf1.cv.common.magnet_prune", 224,
+              f"Pruning ratio (pruned model / original model): {ratio}")
     # s_logger.kpi = {..., "size": get_model_file_size(args.output_file)}: the -o value as given, so an -o
-    # without .hdf5 fails here, after the .hdf5 was written ("Model file wasn't found at ...").
+    # without .hdf5 fails here, after the .hdf5 was written ("Model file wasn't found at ..."); "param_count":
+    # get_num_params(pruned_model), in millions (cv/common/utils.py: count_params()/1e6).
     if not os.path.exists(a.output_file):
         raise TaskError(f"FileNotFoundError: Model file wasn't found at {a.output_file}")
-    ctx.status.write(message="Pruning ratio (pruned model / original model): 0.5",
-                     kpi={"pruning_ratio": 0.5, "size": os.path.getsize(a.output_file) / 1e6, "param_count": 1})
+    ctx.status.write(message=f"Pruning ratio (pruned model / original model): {ratio}",
+                     kpi={"pruning_ratio": ratio, "size": os.path.getsize(a.output_file) / 1e6,
+                          "param_count": after / 1e6})
     ctx.status.write("SUCCESS", "Pruning finished successfully.")
 
 
@@ -1455,11 +1531,12 @@ def bp_train(ctx: Ctx) -> None:
     bp_train_spec(spec, a.key)
     ctx.maybe_fail()
     learning_rate = bp_get(spec, "optimizer.learning_rate_schedule.learning_rate") or 0.0
+    facts = model_facts(bp_get(spec, "pretrained_weights"), "bpnet")  # retrain: the pruned model's size
 
     def checkpoint(epoch: int) -> None:
         write_ckzip(results_dir, epoch, "bpnet-checkpoint")
         placeholder(os.path.join(results_dir, f"model.epoch-{epoch}.hdf5"),
-                    {"kind": "bpnet-checkpoint", "epoch": epoch})
+                    {"kind": "bpnet-checkpoint", "epoch": epoch, **facts})
 
     train_epochs(ctx, results_dir, spec["num_epoch"], spec["checkpoint_n_epoch"], learning_rate, checkpoint)
     shutil.copyfile(os.path.join(results_dir, "model.epoch-{}.hdf5".format(spec["num_epoch"])),
@@ -1499,7 +1576,7 @@ def bp_evaluate(ctx: Ctx) -> None:
     if a.results_dir is None:
         raise UsageError("stand-in: pass --results_dir; TAO's default is /workspace/tlt-experiments/bpnet/")
     coco = bp_coco_spec(a.dataset_spec)
-    bp_infer_spec(ctx)
+    _, model = bp_infer_spec(ctx)
     bp_start(ctx, a.results_dir, "--results_dir", "Starting Evaluation.")
     need(os.path.join(coco["root_directory_path"], coco["test_data"]["images_root_dir_path"]),
          "coco spec test_data.images_root_dir_path", "dir")
@@ -1508,7 +1585,7 @@ def bp_evaluate(ctx: Ctx) -> None:
     with open(os.path.join(a.results_dir, "detections_coco_format.json"), "w") as handle:
         json.dump([{"image_id": image["id"], "category_id": 1, "keypoints": [0] * 51, "score": 0.5}
                    for image in images], handle, indent=2)
-    kpi = {name: 0.5 for name in BPNET_KPI_KEYS}
+    kpi = {name: round(0.5 * accuracy_factor(model_facts(model, "bpnet")), 4) for name in BPNET_KPI_KEYS}  # PRUNING
     # COCODataset.dump_coco_results_summary: pandas' to_csv of COCOeval's 10 keypoint stats, one row each,
     # with the index column: ",metric,IoU,area,maxDets,score" then "0,AP,0.50:0.95,all,20,<AP>" ...
     rows = [(("AP", "AR")[i // 5], ("0.50:0.95", "0.50", "0.75", "0.50:0.95", "0.50:0.95")[i % 5],
@@ -1572,8 +1649,13 @@ def bp_prune(ctx: Ctx) -> None:
     if not ctx.args.results_dir:
         raise TaskError("expected str, bytes or os.PathLike object, not NoneType "
                         "(-r/--results_dir not given)")
-    # cv/bpnet/scripts/prune.py: STARTED "Starting pruning.", no kpi line, SUCCESS from its main.
-    prune(ctx, ctx.args.results_dir, "Starting pruning.")
+    # cv/bpnet/scripts/prune.py: STARTED "Starting pruning.", no kpi line: the counts and ratio are logger
+    # lines only (count_params() of both models); SUCCESS from its main.
+    _, before, after = prune(ctx, ctx.args.results_dir, "Starting pruning.")
+    for line, message in ((191, f"Number of params in original model): {before}"),
+                          (193, f"Number of params in pruned model): {after}"),
+                          (195, f"Pruning ratio (pruned model / original model): {after / before}")):
+        prune_log(ctx, "__main__", line, message)
     ctx.status.write("SUCCESS", "Pruning finished successfully.")
 
 

@@ -1,10 +1,11 @@
 """What every step shares: logging, the user-error type, and the entry-point wrapper."""
 
+import json
 import logging
 import os
 import sys
 import tempfile
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 LOG = logging.getLogger("tao_aml")
 
@@ -44,3 +45,14 @@ def atomic_write_text(path: str, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def read_json(path: str, missing: str) -> Any:
+    """A JSON file another step wrote; StepError(missing) when there is none, one naming it when it is not JSON."""
+    if not os.path.isfile(path):
+        raise StepError(missing)
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except ValueError as err:
+            raise StepError("{} is not JSON: {}".format(path, err)) from None

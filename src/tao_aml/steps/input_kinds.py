@@ -61,6 +61,8 @@ KINDS: Dict[str, Kind] = {
     "size_list": Kind(_list_of("(?:[0-9]+)?"), "comma-separated sizes in bytes (a position may be empty)"),
     "overrides": Kind(_list_of(_OVERRIDE, ";"), "spec overrides field.path=value separated by ';' "
                                                 "(no quote ', no newline, no ';' inside a value)"),
+    # Only what numbers and commas are written with; repo/sweep.py reads the items and names what is wrong.
+    "number_list": Kind(r"[0-9.eE+,-]+", "comma-separated numbers: digits, '.', 'e', 'E', '+', '-' and ','"),
     "estimates": Kind(_list_of("[a-z_]+={}".format(_DECIMAL)), "comma-separated stage=hours (e.g. train=0.8)"),
     "compute": Kind(r"(?:azureml:)?[A-Za-z][A-Za-z0-9-]{1,31}",
                     "a compute name: a letter, then letters, digits or '-' (optionally azureml:name)"),
@@ -115,6 +117,7 @@ INPUTS: Dict[str, str] = {
     "retrain_overrides": "overrides",
     "inference_overrides": "overrides",
     "gpu_hours_estimate": "estimates",
+    "pruning_thresholds": "number_list",
     "gpu_compute": "compute",
     "cpu_compute": "compute",
     "title": "text",

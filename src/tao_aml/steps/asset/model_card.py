@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional
 def _value(value: Any) -> str:
     if isinstance(value, float):
         return "{:.4g}".format(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "{:,}".format(value)
     return "-" if value is None else str(value)
 
 
@@ -32,6 +34,35 @@ def _metrics(report: Optional[Dict[str, Any]]) -> List[str]:
     if check:
         lines.append("| TensorRT engine ({}) | {} | {} (drop {}) |".format(
             check["precision"] or "-", check["metric"], _value(check["engine_value"]), _value(check["drop"])))
+    return lines
+
+
+def _size_mb(size: Any) -> str:
+    return _value(size / 1e6) if isinstance(size, (int, float)) else "-"
+
+
+def _pruning_sweep(sweep: Optional[Dict[str, Any]]) -> List[str]:
+    """Which pruning threshold the model was pruned with, why, and what the other thresholds gave."""
+    if not sweep:
+        return []
+    chosen, unit = sweep["chosen"], sweep.get("unit") or ""
+    limit = sweep.get("max_map_drop")
+    lines = ["", "## Pruning sweep", "",
+             "This model was pruned with threshold {}, chosen among {} thresholds tried ({}): {}. {}.".format(
+                 _value(chosen.get("threshold")), len(sweep["thresholds"]),
+                 ", ".join(_value(t) for t in sweep["thresholds"]), str(chosen.get("why") or "-").rstrip("."),
+                 "max_map_drop {} {}".format(_value(limit), unit).strip() if limit is not None
+                 else "max_map_drop was unset: the most accurate branch is chosen"), "",
+             "| pruning threshold | {} | parameters | model (MB) | status |".format(sweep.get("metric") or "metric"),
+             "|---|---|---|---|---|",
+             "| unpruned | {} | {} | - | - |".format(_value((sweep.get("unpruned") or {}).get("value")),
+                                                  _value((sweep.get("unpruned") or {}).get("parameters")))]
+    for branch in sweep["branches"]:
+        status = str(branch.get("status")) + (": " + str(branch["reason"]) if branch.get("reason") else "")
+        lines.append("| {}{} | {} | {} | {} | {} |".format(
+            _value(branch.get("threshold")), " (chosen)" if branch.get("branch") == chosen.get("branch") else "",
+            _value(branch.get("value")), _value(branch.get("parameters")), _size_mb(branch.get("model_bytes")),
+            " ".join(status.replace("|", "/").split())))
     return lines
 
 
@@ -99,6 +130,7 @@ def readme(card: Dict[str, Any], report: Optional[Dict[str, Any]]) -> str:
         ]
         lines += _thresholds(post)
     lines += ["", "## Metrics", ""] + _metrics(report)
+    lines += _pruning_sweep(card.get("pruning_sweep"))
     if engine:
         lines += ["", "## TensorRT engine", "",
                   "`{}`: {} precision, max batch size {}, TensorRT {} ({}). An engine runs only on the TensorRT "

@@ -9,8 +9,9 @@ Triton, with the DeepStream config built from it) and the pose config beside the
 the model card: model_card.json (files with sizes and sha256; `name`, the model asset name from
 --model_name; the ONNX inputs and outputs; for DetectNet_v2 the decoding parameters tao_aml.serve reads;
 `tags`, the key metrics from the run report, the engine's accuracy, drop and precision, family and TAO
-version) and README.md. With --max_engine_accuracy_drop, an engine that lost more accuracy than that
-against the .hdf5 model (report.json's engine_check) fails the step before anything is written. Everything
+version; for a pruning sweep, `pruning_sweep` and the chosen `pruning_threshold` tag) and README.md. With
+--max_engine_accuracy_drop, an engine that lost more accuracy than that against the .hdf5 model
+(report.json's engine_check) fails the step before anything is written. Everything
 is assembled in a temporary folder and moved into --output_dir only when complete. The step does
 not register anything: after the job completes, `tao-aml model register JOB` (tao_aml.azure.model_asset) makes
 the output a model asset through `ml_client.models.create_or_update`, with the card's name and tags.
@@ -31,7 +32,7 @@ from tao_aml.steps.asset import deploy_bundle, model_card, onnx_graph, portable_
 from tao_aml.steps.bpnet import specs as bpnet_specs
 from tao_aml.steps.bpnet.models import SDK_COMPATIBLE, TAO_MODEL
 from tao_aml.steps.cli_types import boolean, of_kind
-from tao_aml.steps.common import StepError, atomic_write_text, run_main
+from tao_aml.steps.common import StepError, atomic_write_text, read_json, run_main
 from tao_aml.steps.deploy import engine_info
 from tao_aml.steps.detectnet_v2.portable_spec import detectnet_root
 from tao_aml.steps.specs import prototext
@@ -130,14 +131,8 @@ def copy_trained_experiment(trained: str, target: str) -> Dict[str, str]:
 def load_report(report_dir: Optional[str]) -> Optional[Dict[str, Any]]:
     if not report_dir:
         return None
-    path = os.path.join(report_dir, "report.json")
-    if not os.path.isfile(path):
-        raise StepError("--report {} holds no report.json (connect the run_report step's output)".format(report_dir))
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return json.load(handle)
-        except ValueError as err:
-            raise StepError("{} is not JSON: {}".format(path, err)) from None
+    return read_json(os.path.join(report_dir, "report.json"),
+                     "--report {} holds no report.json (connect the run_report step's output)".format(report_dir))
 
 
 def key_metrics(report: Optional[Dict[str, Any]]) -> Dict[str, str]:
@@ -160,10 +155,29 @@ def key_metrics(report: Optional[Dict[str, Any]]) -> Dict[str, str]:
         tags["engine_precision"] = str(check.get("precision") or "")
     for name, value in report.get("parameters", {}).items():
         tags["parameters_" + name] = "{:.6g}".format(value)
+    sweep = pruning_sweep(report)
+    if sweep:
+        tags["pruning_threshold"] = "{:.6g}".format(sweep["chosen"]["threshold"])
     for what, info in report.get("sizes", {}).items():
         if info.get("stage") in ("export", "engine"):
             tags[what.replace(" ", "_") + "_mb"] = "{:.4g}".format(info["size_mb"])
     return {k: v for k, v in tags.items() if v}
+
+
+SWEEP_BRANCH_FIELDS = ("branch", "threshold", "status", "reason", "value", "parameters", "model_bytes", "drop",
+                       "within_limit")
+
+
+def pruning_sweep(report: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The pruning sweep the run report carries (the select_model step's sweep.json) as the card records it:
+    the thresholds tried, each branch's metric, parameters, size and status, the chosen one and why."""
+    sweep = (report or {}).get("sweep")
+    if not sweep:
+        return None
+    branches = [{field: branch.get(field) for field in SWEEP_BRANCH_FIELDS} for branch in sweep["branches"]]
+    return {"metric": sweep.get("metric"), "unit": sweep.get("unit"), "max_map_drop": sweep.get("max_map_drop"),
+            "thresholds": [branch["threshold"] for branch in branches], "unpruned": sweep.get("unpruned"),
+            "branches": branches, "chosen": sweep["chosen"]}
 
 
 def family(export_dir: str) -> str:
@@ -335,6 +349,9 @@ def build(args: argparse.Namespace, folder: str) -> Dict[str, object]:
     elif kind == "bpnet":
         card.update(bodypose_bundle(folder, args.export))
     card["spec_notes"] = portable_specs.make_portable(os.path.join(folder, "specs"), folder, origins)
+    sweep = pruning_sweep(report)
+    if sweep:
+        card["pruning_sweep"] = sweep
     card["tags"] = dict(key_metrics(report), family=kind, tao_version=TAO_VERSION)
     card["files"] = file_list(folder)  # README.md lists these files; the card then lists README.md too
     atomic_write_text(os.path.join(folder, README), model_card.readme(card, report))

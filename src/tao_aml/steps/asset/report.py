@@ -5,7 +5,10 @@ export and engine folders) of either family, and writes report.json and report.m
 accuracy of the pretrained, trained and pruned+retrained models, parameter counts, model and
 engine sizes and the time each stage took. Metrics come from TAO's status.json (and bpnet's
 results.csv) through the same names the live metrics use, plus what tao.run recorded in
-step_metrics.json (sizes, parameter counts TAO only prints, durations).
+step_metrics.json (sizes, parameter counts TAO only prints, durations). With --sweep (the selection
+step's sweep folder of a pruning sweep), the report also holds every branch's accuracy against model
+size, the unpruned model's and which one was chosen and why, with the plot (sweep.png, also logged to the
+run).
 """
 
 import argparse
@@ -18,10 +21,10 @@ import os
 import shutil
 import statistics
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from tao_aml.steps.cli_types import of_kind, positive_int
-from tao_aml.steps.common import StepError, atomic_write_text, run_main
+from tao_aml.steps.common import StepError, atomic_write_text, read_json, run_main
 from tao_aml.steps.deploy.engine_info import ENGINE_INFO
 from tao_aml.steps.tao import tracking
 from tao_aml.steps.tao.metrics import Metrics, TaskMetrics, stage_of
@@ -54,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     for port, _, label in STAGES:
         parser.add_argument("--" + port, help="output folder of the {} step".format(label))
     parser.add_argument("--inference", help="inference results (its preview grid goes into the report)")
+    parser.add_argument("--sweep", help="the select_model step's sweep folder (sweep.json, sweep.png) of a pruning "
+                        "sweep: its table and plot go into the report")
     parser.add_argument("--title", type=of_kind("text"), default="TAO pipeline run")
     parser.add_argument("--nodes", type=positive_int, default=1, help="nodes train and retrain ran on")
     parser.add_argument("--gpus_per_node", type=positive_int, default=1, help="GPUs per node of train and retrain")
@@ -284,7 +289,61 @@ def _ratio(timing: Dict[str, object]) -> str:
     return "-"
 
 
-def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
+SWEEP_JSON, SWEEP_PLOT = "sweep.json", "sweep.png"  # what the select_model step writes into its sweep folder
+
+
+def load_sweep(folder: str) -> Dict[str, Any]:
+    """sweep.json of the select_model step's sweep folder; refused by name when absent or not its shape."""
+    path = os.path.join(folder, SWEEP_JSON)
+    sweep = read_json(path, "--sweep {} holds no {} (connect the select_model step's sweep output)".format(
+        folder, SWEEP_JSON))
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("branches"), list) or not isinstance(
+            sweep.get("chosen"), dict):
+        raise StepError("{} has no branches list and chosen branch: not a sweep the select_model step wrote".format(
+            path))
+    return sweep
+
+
+def _cell(value: object) -> str:
+    """A table cell: one line, no column separators."""
+    return " ".join(_fmt(value).replace("|", "/").split())
+
+
+def sweep_markdown(sweep: Dict[str, Any], plot: Optional[str]) -> List[str]:
+    """The sweep's table (every branch, the unpruned model, the chosen one marked), why it was chosen, the plot."""
+    metric, unit, chosen = sweep.get("metric") or "metric", sweep.get("unit") or "", sweep.get("chosen") or {}
+    unpruned = sweep.get("unpruned") or {}
+    lines = ["## Pruning sweep", "",
+             "One prune, retrain and evaluation per pruning threshold; {} against model size.".format(metric), "",
+             "| model | pruning threshold | {} | drop{} | parameters | model (MB) | status |".format(
+                 metric, " ({})".format(unit) if unit else ""), "|---|---|---|---|---|---|---|",
+             "| unpruned | - | {} | - | {} | - | - |".format(_cell(unpruned.get("value")),
+                                                           _cell(unpruned.get("parameters")))]
+    for branch in sweep["branches"]:
+        size = branch.get("model_bytes")
+        status = str(branch.get("status") or "-") + (": " + str(branch["reason"]) if branch.get("reason") else "")
+        lines.append("| branch {}{} | {} | {} | {} | {} | {} | {} |".format(
+            branch.get("branch"), " (chosen)" if branch.get("branch") == chosen.get("branch") else "",
+            _cell(branch.get("threshold")), _cell(branch.get("value")), _cell(branch.get("drop")),
+            _cell(branch.get("parameters")), _cell(size / 1e6 if isinstance(size, (int, float)) else None),
+            _cell(status)))
+    limit = sweep.get("max_map_drop")
+    lines += ["", "Chosen: branch {}, pruning threshold {}: {}".format(
+        chosen.get("branch"), _fmt(chosen.get("threshold")), chosen.get("why") or "-") if chosen else
+        "Chosen: none (no branch within max_map_drop)",
+        "", "max_map_drop: {}.".format("{} {}".format(_fmt(limit), unit).strip() if limit is not None else
+                                       "unset (the most accurate branch is chosen)")]
+    left_out = [b for b in sweep["branches"] if b.get("status") not in (None, "ok")]
+    if left_out:
+        lines += ["", "Left out: " + "; ".join("branch {} (threshold {}): {}".format(
+            b.get("branch"), _fmt(b.get("threshold")), _cell(b.get("reason") or b.get("status"))) for b in left_out)
+            + "."]
+    if plot:
+        lines += ["", "![{} against model size]({})".format(metric, plot)]
+    return lines + [""]
+
+
+def to_markdown(report: Dict[str, object], grid: Optional[str], sweep_plot: Optional[str] = None) -> str:
     lines = ["# " + str(report["title"]), "", "Written {}.".format(report["created"]), ""]
     accuracy = report["accuracy"]
     assert isinstance(accuracy, list)
@@ -327,27 +386,40 @@ def to_markdown(report: Dict[str, object], grid: Optional[str]) -> str:
         route = INT8_ROUTES.get(str(check.get("int8_route")))
         if route:
             lines += ["INT8 route: " + route, ""]
+    sweep = report.get("sweep")
+    if isinstance(sweep, dict):
+        lines += sweep_markdown(sweep, sweep_plot)
     if grid:
         lines += ["## Inference previews", "", "![previews]({})".format(grid), ""]
     return "\n".join(lines)
 
 
+def copy_picture(folder: Optional[str], name: str, output_dir: str) -> Optional[str]:
+    """`name` from a step's folder into the report folder; its name there, or None when it has none."""
+    if folder and os.path.isfile(os.path.join(folder, name)):
+        shutil.copy(os.path.join(folder, name), os.path.join(output_dir, name))
+        return name
+    return None
+
+
 def build_report(
     folders: Dict[str, str], title: str, output_dir: str, inference: Optional[str] = None, training_gpus: int = 1,
-    estimated: Optional[Dict[str, float]] = None,
+    estimated: Optional[Dict[str, float]] = None, sweep: Optional[str] = None,
 ) -> Dict[str, object]:
     tasks = {port: task for port, task, _ in STAGES}
     stages = {port: read_stage(folder, tasks[port]) for port, folder in folders.items()}
     if not stages:
         raise StepError("no stage folders given: connect at least one evaluation, train, prune or export output")
     report = summarize(stages, title, training_gpus, estimated)
+    if sweep:
+        report["sweep"] = load_sweep(sweep)
     os.makedirs(output_dir, exist_ok=True)
-    grid = None
-    if inference and os.path.isfile(os.path.join(inference, GRID_NAME)):
-        shutil.copy(os.path.join(inference, GRID_NAME), os.path.join(output_dir, GRID_NAME))
-        grid = GRID_NAME
+    grid = copy_picture(inference, GRID_NAME, output_dir)
+    plot = copy_picture(sweep, SWEEP_PLOT, output_dir)
+    if sweep and not plot:
+        LOG.warning("--sweep %s holds no %s: the report has the sweep's table without its plot", sweep, SWEEP_PLOT)
     atomic_write_text(os.path.join(output_dir, "report.json"), json.dumps(report, indent=2) + "\n")
-    atomic_write_text(os.path.join(output_dir, "report.md"), to_markdown(report, grid))
+    atomic_write_text(os.path.join(output_dir, "report.md"), to_markdown(report, grid, plot))
     return report
 
 
@@ -355,10 +427,13 @@ def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     folders = {port: getattr(args, port) for port, _, _ in STAGES if getattr(args, port)}
     build_report(folders, args.title, args.output_dir, args.inference, args.nodes * args.gpus_per_node,
-                 args.gpu_hours_estimate)
+                 args.gpu_hours_estimate, args.sweep)
     LOG.info("report written to %s", os.path.join(args.output_dir, "report.md"))
     tracker = tracking.tracker()
     tracker.log_artifact(args.output_dir, "report")
+    plot = os.path.join(args.output_dir, SWEEP_PLOT)
+    if args.sweep and os.path.isfile(plot):  # beside the run's other pictures, as the inference previews are
+        tracker.log_artifact(plot, "sweep")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

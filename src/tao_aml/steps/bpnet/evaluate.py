@@ -25,9 +25,10 @@ from tao_aml.steps.bpnet.experiment import (
     write_model_specs,
 )
 from tao_aml.steps.bpnet.models import final_model
-from tao_aml.steps.common import StepError, run_main
+from tao_aml.steps.common import StepError
 from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
 from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao import sweep_branch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +66,7 @@ def body(argv: Optional[List[str]]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_main(body, argv)
+    return sweep_branch.run(body, argv, inputs=("model",), outputs=("results_dir",))
 
 
 if __name__ == "__main__":

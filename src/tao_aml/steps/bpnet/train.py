@@ -23,9 +23,9 @@ from tao_aml.steps.bpnet.experiment import (
 )
 from tao_aml.steps.bpnet.models import FINAL, final_model
 from tao_aml.steps.cli_types import positive_int
-from tao_aml.steps.common import StepError, run_main
+from tao_aml.steps.common import StepError
 from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
-from tao_aml.steps.tao import launch
+from tao_aml.steps.tao import launch, sweep_branch
 
 LOG = logging.getLogger("tao_aml.bpnet.train")
 
@@ -92,7 +92,7 @@ def body(argv: Optional[List[str]]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_main(body, argv)
+    return sweep_branch.run(body, argv, inputs=("pretrained_model",), outputs=("results_dir",))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tao_aml.steps.common import run_main
 from tao_aml.steps.detectnet_v2 import EXECUTABLE
 from tao_aml.steps.detectnet_v2.experiment import (
     ROOT,
@@ -19,6 +18,7 @@ from tao_aml.steps.detectnet_v2.experiment import (
 from tao_aml.steps.detectnet_v2.spec_files import add_spec_arguments, write_step_spec
 from tao_aml.steps.secret_refs import model_key
 from tao_aml.steps.tao import command as tao
+from tao_aml.steps.tao import sweep_branch
 from tao_aml.steps.tao.model_files import find_model
 
 
@@ -54,7 +54,7 @@ def body(argv: Optional[List[str]]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_main(body, argv)
+    return sweep_branch.run(body, argv, inputs=("model",), outputs=("results_dir",))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tao_aml.steps.common import run_main
 from tao_aml.steps.detectnet_v2 import EXECUTABLE
+from tao_aml.steps.tao import sweep_branch
 from tao_aml.steps.tao.model_files import find_model
 from tao_aml.steps.tao.pruning import add_prune_arguments, run_prune
 
@@ -32,7 +32,7 @@ def body(argv: Optional[List[str]]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_main(body, argv)
+    return sweep_branch.run(body, argv, inputs=("model",), outputs=("output_dir",))
 
 
 if __name__ == "__main__":

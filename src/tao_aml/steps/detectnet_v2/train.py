@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from tao_aml.steps.cli_types import boolean, of_kind, positive_int
-from tao_aml.steps.common import StepError, run_main
+from tao_aml.steps.common import StepError
 from tao_aml.steps.detectnet_v2 import EXECUTABLE
 from tao_aml.steps.detectnet_v2.experiment import (
     ROOT,
@@ -23,7 +23,7 @@ from tao_aml.steps.detectnet_v2.experiment import (
 )
 from tao_aml.steps.detectnet_v2.spec_files import add_spec_arguments, spec_copy_path, write_spec
 from tao_aml.steps.secret_refs import model_key
-from tao_aml.steps.tao import launch
+from tao_aml.steps.tao import launch, sweep_branch
 from tao_aml.steps.tao.model_files import find_model
 
 LOG = logging.getLogger("tao_aml.detectnet_v2.train")
@@ -127,7 +127,7 @@ def body(argv: Optional[List[str]]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_main(body, argv)
+    return sweep_branch.run(body, argv, inputs=("pretrained_model",), outputs=("results_dir",))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """What TAO reports, as metrics with stable names (the list is in docs/troubleshooting.md, "Live metrics").
 
 One mapping for every family: TAO's StatusLogger writes the same record shapes for detectnet_v2 and
-bpnet (nvidia_tao_tf1/cv/common/logging/logging.py), and both prune tasks print the same lines.
+bpnet (nvidia_tao_tf1/cv/common/logging/logging.py).
 
 - a RUNNING line with `epoch` -> `train/loss`, `train/learning_rate`, `train/time_per_epoch_s`
   (any other `graphical` value -> `train/<name>`), with the epoch as the metric's step;
@@ -9,6 +9,9 @@ bpnet (nvidia_tao_tf1/cv/common/logging/logging.py), and both prune tasks print 
   `size` -> `model_size_mb`, bpnet's `AP_0.50:0.95_all` -> `AP_0.50-0.95_all` (MLflow refuses `:`);
 - `categorical.average_precision.<class>` -> `<stage>/AP_<class>`;
 - prune: `pruning_ratio`, `param_count_after` (TAO's `param_count`), `param_count_before`.
+  A kpi `param_count` is in millions (nvidia_tao_tf1/cv/common/utils.py get_num_params: count_params()/1e6,
+  written by magnet_prune.py and detectnet_v2's train.py); the metric is the plain count. bpnet's prune
+  prints plain counts (bpnet/scripts/prune.py "Number of params in ... model").
 `<stage>` is `train` (train and retrain), `eval`, `prune`, `export`, `engine` or the task's name.
 """
 
@@ -22,7 +25,8 @@ STAGES = {"train": "train", "evaluate": "eval", "prune": "prune", "export": "exp
           "gen_trt_engine": "engine", "inference": "inference", "dataset_convert": "data"}
 KPI_NAMES = {"mean average precision": "mAP", "validation cost": "validation_cost", "size": "model_size_mb"}
 STAGE_KPI_NAMES = {("prune", "param_count"): "param_count_after"}
-# Printed by magnet_prune.py (detectnet_v2) and bpnet/scripts/prune.py; bpnet writes no prune kpi.
+KPI_UNITS = {"param_count": 1e6}  # the kpi's unit in plain counts (get_num_params)
+# Printed by bpnet/scripts/prune.py only (bpnet writes no prune kpi; detectnet_v2 writes the kpi, no lines).
 OUTPUT_PATTERNS = [
     (re.compile(r"Number of params in original model\)?:\s*([0-9.eE+-]+)"), "param_count_before"),
     (re.compile(r"Number of params in pruned model\)?:\s*([0-9.eE+-]+)"), "param_count_after"),
@@ -82,6 +86,9 @@ class TaskMetrics:
                 self._put(found, "train/time_per_epoch_s", duration_seconds(record["time_per_epoch"]))
         kpi = record.get("kpi")
         for key, value in (kpi.items() if isinstance(kpi, dict) else ()):
+            converted = number(value)
+            if converted is not None and key in KPI_UNITS:
+                value = round(converted * KPI_UNITS[key])
             self._put(found, self.kpi_name(key), value)
         categorical = record.get("categorical")
         per_class = categorical.get("average_precision") if isinstance(categorical, dict) else None
