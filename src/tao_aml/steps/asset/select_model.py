@@ -158,16 +158,17 @@ def choose(sweep: Dict[str, Any]) -> Tuple[Optional[Branch], str]:
         if scored:
             best = min(scored, key=lambda b: (-b["value"], _missing_last(b["parameters"]),
                                               _missing_last(b["model_bytes"]), b["branch"]))
-            return best, "the highest {} ({}) of the {} branches with a metric (max_map_drop is not set)".format(
-                metric, _fmt(best["value"]), len(scored))
+            return best, "the highest {} ({}) of the {} with a metric (max_map_drop is not set)".format(
+                metric, _fmt(best["value"]), "1 branch" if len(scored) == 1 else "{} branches".format(len(scored)))
         return None, "no branch has a {}{}".format(metric, left_out(sweep))
     within = [b for b in scored if b["within_limit"]]
     if within:
         best = min(within, key=lambda b: (_missing_last(b["parameters"]), _missing_last(b["model_bytes"]),
                                           -b["value"], b["branch"]))
-        return best, "the smallest model, by parameters ({}) then file size ({} MB), of the {} branches whose {} " \
+        return best, "the smallest model, by parameters ({}) then file size ({} MB), of the {} whose {} " \
             "is at most {:g} {} below the unpruned model's {} (its drop: {})".format(
-                _fmt(best["parameters"]), _fmt(_mb(best["model_bytes"])), len(within), metric, limit, unit,
+                _fmt(best["parameters"]), _fmt(_mb(best["model_bytes"])),
+                "1 branch" if len(within) == 1 else "{} branches".format(len(within)), metric, limit, unit,
                 _fmt(sweep["unpruned"]["value"]), _fmt(best["drop"]))
     if not scored:
         return None, "no branch has a {}{}".format(metric, left_out(sweep))
