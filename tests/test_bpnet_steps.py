@@ -256,3 +256,21 @@ def test_evaluating_an_engine_needs_its_input_size(tmp_path: Path, caplog) -> No
         assert "is a TensorRT engine: give its input size" in caplog.records[-1].getMessage()
         assert evaluate.main([*base, "--input_height", "288"]) == 2
         assert "give both --input_height and --input_width" in caplog.records[-1].getMessage()
+
+
+def test_inference_on_an_engine_needs_its_input_size(tmp_path: Path, caplog) -> None:
+    """bpnet inference runs the engine through the same inferencer as evaluate: refused without its size too."""
+    import logging
+
+    from tao_aml.steps.bpnet import inference
+
+    exported = tmp_path / "export"
+    exported.mkdir()
+    (exported / "model.engine").write_text("engine")
+    argv = ["--spec_file", "infer_spec_retrained_strict.yaml", "--train_spec_file", "bpnet_retrain_m1_coco.yaml",
+            "--coco_root", str(tmp_path / "coco"), "--annotations", str(tmp_path / "ann"), "--model", str(exported),
+            "--key", "nvidia_tlt", "--results_dir", str(tmp_path / "r")]
+    with caplog.at_level(logging.ERROR):
+        assert inference.main(argv) == 2
+        assert "is a TensorRT engine: give its input size" in caplog.records[-1].getMessage()
+    assert not (tmp_path / "r").exists()

@@ -24,8 +24,7 @@ from tao_aml.steps.bpnet.experiment import (
     write_coco_spec,
     write_model_specs,
 )
-from tao_aml.steps.bpnet.models import final_model
-from tao_aml.steps.common import StepError
+from tao_aml.steps.bpnet.models import inferencer_model
 from tao_aml.steps.secret_refs import add_model_key_arguments, model_key
 from tao_aml.steps.tao import command as tao
 from tao_aml.steps.tao import sweep_branch
@@ -45,10 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     edit_infer = input_shape_edit(args)
-    model = final_model(args.model, (".engine", ".hdf5", ".tlt"))
-    if model.endswith(".engine") and args.input_height is None:
-        raise StepError("{} is a TensorRT engine: give its input size with --input_height and --input_width"
-                        .format(model))
+    model = inferencer_model(args)
     root = data_root.build(coco_links(args))
     os.makedirs(args.results_dir, exist_ok=True)
     coco_spec = write_coco_spec(args, root, args.results_dir, [])

@@ -19,7 +19,7 @@ from tao_aml.steps.bpnet.experiment import (
     input_shape_edit,
     write_model_specs,
 )
-from tao_aml.steps.bpnet.models import final_model
+from tao_aml.steps.bpnet.models import inferencer_model
 from tao_aml.steps.cli_types import positive_int
 from tao_aml.steps.common import StepError, atomic_write_text, run_main
 from tao_aml.steps.data import coco
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def body(argv: Optional[List[str]]) -> None:
     args = build_parser().parse_args(argv)
     edit_infer = input_shape_edit(args)
-    model = final_model(args.model, (".engine", ".hdf5", ".tlt"))
+    model = inferencer_model(args)
     images = coco.images_dir(coco.data_root(args.coco_root, args.coco_data), "val")
     listed = load_keypoints(coco.annotation_file(args.annotations, "val"))["images"][: args.max_images]
     if not listed:
