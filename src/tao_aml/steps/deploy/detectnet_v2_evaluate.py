@@ -10,14 +10,13 @@ specs/ and engine.json (the engine's precision) into --results_dir.
 """
 
 import argparse
-import json
 import math
 import os
 import shutil
 import sys
 from typing import Dict, List, Optional
 
-from tao_aml.steps.common import LOG, StepError, run_main
+from tao_aml.steps.common import LOG, StepError, read_json, run_main
 from tao_aml.steps.deploy import engine_info
 from tao_aml.steps.deploy.engine_args import add_engine_arguments, engine_for
 from tao_aml.steps.detectnet_v2 import EXECUTABLE
@@ -52,13 +51,7 @@ def kitti_folders(folder: str, batch_size: int) -> List[str]:
 
 def engine_metrics(results: str) -> Dict[str, float]:
     """results.json {"AP_<class>": fraction} -> eval/AP_<class> and eval/mAP in percent."""
-    if not os.path.isfile(results):
-        raise StepError("TAO Deploy evaluate finished but wrote no {}".format(results))
-    with open(results, encoding="utf-8") as handle:
-        try:
-            found = json.load(handle)
-        except ValueError as err:
-            raise StepError("{} is not JSON: {}".format(results, err)) from None
+    found = read_json(results, "TAO Deploy evaluate finished but wrote no {}".format(results))
     ap = {k: float(v) * 100.0 for k, v in found.items() if k.startswith("AP_") and isinstance(v, (int, float))}
     if not ap:
         raise StepError("{} holds no AP_<class> values".format(results))

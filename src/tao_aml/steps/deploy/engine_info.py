@@ -9,7 +9,7 @@ import re
 import subprocess
 from typing import Any, Dict, List, Optional
 
-from tao_aml.steps.common import StepError, atomic_write_text
+from tao_aml.steps.common import StepError, atomic_write_text, read_json
 
 ENGINE_INFO = "engine.json"
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}  # the precisions, numbered as nvinfer's network-mode
@@ -18,14 +18,8 @@ NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}  # the precisions, numbered as 
 def read_engine_info(folder: str) -> Dict[str, Any]:
     """engine.json, which the engine-building steps write beside the engine (precision, batch sizes)."""
     path = os.path.join(folder, ENGINE_INFO)
-    if not os.path.isfile(path):
-        raise StepError("{} has no {} (written by the engine step with the engine's settings)".format(
-            folder, ENGINE_INFO))
-    with open(path, encoding="utf-8") as handle:
-        try:
-            info = json.load(handle)
-        except ValueError as err:
-            raise StepError("{} is not JSON: {}".format(path, err)) from None
+    info = read_json(path, "{} has no {} (written by the engine step with the engine's settings)".format(
+        folder, ENGINE_INFO))
     if not isinstance(info, dict) or info.get("data_type") not in NETWORK_MODE or \
             not isinstance(info.get("max_batch_size"), int):
         raise StepError("{}: expected data_type (fp32/fp16/int8) and max_batch_size".format(path))
