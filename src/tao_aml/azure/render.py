@@ -11,6 +11,7 @@ Azure ML's reuse of unchanged steps, is the same as when the repository's own fi
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from azure.ai.ml.entities import Component, PipelineJob
 from tao_aml.azure import images
 from tao_aml.repo import sweep as sweeps
 from tao_aml.repo.run_shape import SERVERLESS, RunShape, apply_overrides, mode_overrides, shape_overrides, shm_overrides
+from tao_aml.repo.yaml_model import YAML_DUMPER, parse_yaml
 
 
 def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str | None = None,
@@ -32,7 +34,7 @@ def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str |
     image of its environment (images.py) instead of the environment's build context. With a pruning
     sweep, its branches and selection step are written first (repo/sweep.py), and shaped as the rest.
     """
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = parse_yaml(path.read_text(encoding="utf-8"))
     if sweep is not None:
         raw = sweeps.fan_out(raw, sweep.thresholds, sweep.max_map_drop)
     tree = apply_overrides(raw, shape_overrides(raw, shape) + mode_overrides(raw, path.parent, shape.input_mode)
@@ -52,7 +54,7 @@ def render_component(path: Path, shape: RunShape, out_dir: Path, registry: str |
 
 def with_image(component: Path, out_dir: Path, prebuilt: dict[Path, images.EnvironmentImage], registry: str) -> Path:
     """A copy of a command component under out_dir/components/ whose environment is the prebuilt image."""
-    raw = yaml.safe_load(component.read_text(encoding="utf-8"))
+    raw = parse_yaml(component.read_text(encoding="utf-8"))
     env = str(raw.get("environment", ""))
     image = prebuilt.get((component.parent / env.removeprefix("file:")).resolve()) if env.startswith("file:") else None
     if image is None:
@@ -82,7 +84,7 @@ def write_job(
     out_dir.mkdir(parents=True, exist_ok=True)
     component_file = out_dir / f"{name}.pipeline_component.yml"
     dump(component_file, render_component(component_path, shape, out_dir, registry, sweep))
-    job = apply_overrides(yaml.safe_load(job_path.read_text(encoding="utf-8")), pairs)
+    job = apply_overrides(parse_yaml(job_path.read_text(encoding="utf-8")), pairs)
     # pipeline.yml's description tells a user how to submit that file; Studio shows this one on a run it made.
     job["description"] = (f"{job.get('display_name') or name}, written by tao-aml from "
                           f"{job_path.parent.parent.name}/{job_path.parent.name}/{job_path.name} with this run's "
@@ -103,7 +105,7 @@ def write_job(
 
 def dump(path: Path, tree: dict) -> None:
     header = "# Written by tao-aml; `az ml job create --file` and azure-ai-ml's load_job take it as it is.\n"
-    path.write_text(header + yaml.safe_dump(tree, sort_keys=False, width=120), encoding="utf-8")
+    path.write_text(header + yaml.dump(tree, Dumper=YAML_DUMPER, sort_keys=False, width=120), encoding="utf-8")
 
 
 def rest_body(job: PipelineJob) -> dict[str, Any]:
@@ -113,23 +115,25 @@ def rest_body(job: PipelineJob) -> dict[str, Any]:
     sends that component's spec first and the job then names it by id. Expanding it here shows, in one
     JSON document, every field the service would receive, so two runs' bodies can be diffed.
     """
-    return _plain(job._to_rest_object().as_dict())
+    return _plain(job._to_rest_object().as_dict(), {})
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, specs: dict[int, Any]) -> Any:
+    """`value` as JSON types; each component's REST spec is made once (`specs`), however many steps use it."""
     if isinstance(value, Component):
-        rest = value._to_rest_object()
-        return {"anonymous_component": value.name, "component_spec": _plain(rest.properties.component_spec)}
+        if id(value) not in specs:
+            specs[id(value)] = _plain(value._to_rest_object().properties.component_spec, specs)
+        return {"anonymous_component": value.name, "component_spec": copy.deepcopy(specs[id(value)])}
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): _plain(item, specs) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [_plain(item, specs) for item in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if hasattr(value, "as_dict"):
-        return _plain(value.as_dict())
+        return _plain(value.as_dict(), specs)
     if hasattr(value, "_to_dict"):
-        return _plain(value._to_dict())
+        return _plain(value._to_dict(), specs)
     return str(value)
 
 

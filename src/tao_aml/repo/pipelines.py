@@ -72,7 +72,7 @@ def unknown_name(flag: str, name: str, kind: str, choices: Sequence[str], where:
 def read_settings_file(path: Path) -> Any:
     """A YAML file of settings (profiles.yml, data_assets.yml); a file that is not UTF-8 YAML is one clear line."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml_model.parse_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
         raise SettingError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") \
             from None

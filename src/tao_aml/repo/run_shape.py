@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tao_aml.azure import vm_sizes
-from tao_aml.repo.yaml_model import DATA_TYPES, parse_binding
+from tao_aml.repo.yaml_model import DATA_TYPES, parse_binding, parse_yaml
 
 # Pipeline inputs that say how many nodes and GPUs the distributed steps use; they still feed `--gpus`
 # and the report, and the rendered literals always equal them.
@@ -83,7 +81,7 @@ def local_component(base: Path, step_raw: dict) -> dict | None:
     ref = str(step_raw.get("component", ""))
     if not ref or ref.startswith("azureml:"):
         return None
-    return yaml.safe_load((base / ref.removeprefix("file:")).read_text(encoding="utf-8"))
+    return parse_yaml((base / ref.removeprefix("file:")).read_text(encoding="utf-8"))
 
 
 def shm_size(step_raw: dict, component_raw: dict | None, setting: str | None = None) -> str | None:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tao_aml.repo.yaml_model import Binding, Component, parse_binding
-from tao_aml.steps.asset.select_model import SELECT_SLOTS
 from tao_aml.steps.tao.sweep_branch import BRANCH_VARIABLE as BRANCH_ENV
+from tao_aml.steps.tao.sweep_branch import SELECT_SLOTS
 
 SETTING, LIMIT_SETTING, DROP_SETTING = "pruning_thresholds", "max_sweep_branches", "max_map_drop"
 SETTINGS = (SETTING, LIMIT_SETTING, DROP_SETTING)

@@ -14,6 +14,10 @@ from typing import Any
 
 import yaml
 
+# PyYAML's safe loader on libyaml where the wheel has it (it does on every platform PyPI serves): the same
+# YAML 1.1 safe constructors, about ten times faster than the pure-Python parser, which dominated dry runs.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # writes the same text as safe_dump
 # Azure ML's data types: an input or output of one of these holds a path, never a literal value.
 DATA_TYPES = frozenset({"uri_file", "uri_folder", "mltable", "custom_model", "mlflow_model", "triton_model"})
 BINDING = re.compile(
@@ -168,9 +172,13 @@ def step_inputs(raw: dict) -> tuple[dict[str, Any], dict[str, str]]:
     return values, modes
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML text as PyYAML's safe_load reads it."""
+    return yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
+
+
 def read_yaml(path: Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = parse_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return data

@@ -27,10 +27,10 @@ from tao_aml.steps.common import StepError, atomic_write_text, run_main
 from tao_aml.steps.tao import sweep_branch, tracking
 from tao_aml.steps.tao.metrics import metric_name
 from tao_aml.steps.tao.model_files import MODEL_INFO
+from tao_aml.steps.tao.sweep_branch import SELECT_SLOTS
 
 LOG = logging.getLogger("tao_aml.select_model")
 
-SELECT_SLOTS = 12  # branch slots of components/report/select_model/component.yml
 PORTS = ("pruned", "retrained", "evaluation")  # a branch's folders, in the order its steps ran
 OUTPUTS = {"retrained": "model_dir", "pruned": "pruned_dir", "evaluation": "evaluation_dir"}
 # The run report's primary metrics, as the sweep names them, in the units max_map_drop is given in.

@@ -22,6 +22,8 @@ from tao_aml.steps.common import StepError, atomic_write_text, run_main, setup_l
 LOG = logging.getLogger("tao_aml.sweep_branch")
 
 BRANCH_VARIABLE = "TAO_AML_SWEEP_BRANCH"
+# The most branches a sweep has: the selection component's slots (components/report/select_model: threshold_1..12).
+SELECT_SLOTS = 12
 MARKER = "BRANCH_FAILED.json"
 
 Body = Callable[[Optional[List[str]]], None]
