@@ -118,6 +118,21 @@ def test_predict_says_when_a_folder_does_not_exist(asset: Path, tmp_path: Path, 
                               f"{tmp_path / 'photos' / '*.jpg'}"]
 
 
+def test_predict_reads_no_model_onnx_from_outside_the_folder(asset: Path, tmp_path: Path, capsys) -> None:
+    """A downloaded asset whose card leaves model.onnx out of its files, with model.onnx a link out of the folder."""
+    Image.new("RGB", (160, 96)).save(tmp_path / "a.png")
+    elsewhere = tmp_path / "elsewhere.onnx"
+    (asset / "model.onnx").rename(elsewhere)
+    (asset / "model.onnx").symlink_to(elsewhere)
+    card = json.loads((asset / "model_card.json").read_text())
+    card["files"] = {name: info for name, info in card["files"].items() if name != "model.onnx"}
+    (asset / "model_card.json").write_text(json.dumps(card))
+    assert main(["predict", "--local", str(asset), str(tmp_path / "a.png"), "--output-dir", str(tmp_path / "o")]) == 2
+    assert errors(capsys) == [f"error: {asset}: the ONNX model model.onnx is a link to {elsewhere}, outside {asset}: "
+                              "only files inside the model folder are read"]
+    assert not (tmp_path / "o").exists()
+
+
 def test_dbscans_summed_coverage_is_a_score_not_a_confidence(asset: Path, tmp_path: Path, capsys) -> None:
     Image.new("RGB", (160, 96)).save(tmp_path / "a.png")
     assert main(["predict", "--local", str(asset), str(tmp_path / "a.png"), "--output-dir", str(tmp_path / "o")]) == 0

@@ -57,7 +57,7 @@ def cmd_triton(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     try:
         from tao_aml.serve.detectnet_v2 import DecodeError, Decoder
-        from tao_aml.serve.runtime import LocalModel, PredictError, load_card, predict
+        from tao_aml.serve.runtime import LocalModel, PredictError, load_card, onnx_in, predict
     except ImportError as err:
         return serving_extra_missing("predict", err)
 
@@ -71,7 +71,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         card = load_card(model_dir)
         decoder = Decoder(card["postprocessing"])
         if args.local:
-            model = LocalModel(model_dir / "model.onnx", decoder)
+            model = LocalModel(onnx_in(model_dir), decoder)
         else:
             model = endpoint_model(args, card, decoder)
         predictions = predict(model, decoder, [Path(p) for p in args.images], Path(args.output_dir), args.batch_size)

@@ -31,6 +31,7 @@ from tao_aml.steps.common import StepError
 from tao_aml.steps.data.http_client import printable, redact_url
 
 MODEL_CARD = "model_card.json"
+ONNX_MODEL = "model.onnx"
 RESULTS = "detections.json"
 
 
@@ -90,6 +91,14 @@ def load_images(paths: Sequence[Path]) -> list[Image.Image]:
 class Model(Protocol):
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(coverage, bbox) outputs for an [N, 3, H, W] float32 batch."""
+
+
+def onnx_in(model_dir: Path) -> Path:
+    """The folder's model.onnx, read only when it is inside the folder (no link out), whatever the card lists."""
+    try:
+        return Path(inside(str(model_dir), ONNX_MODEL, "the ONNX model"))
+    except StepError as err:
+        raise PredictError(f"{model_dir}: {err}") from None
 
 
 class LocalModel:
