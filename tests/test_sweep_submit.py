@@ -151,6 +151,7 @@ SEVEN = ",".join(str(0.01 * i) for i in range(1, 8))
         ([f"pruning_thresholds={','.join(str(0.01 * i) for i in range(1, 14))}", "max_sweep_branches=12"],
          "13 thresholds, more than the selection step's 12 branch slots"),
         (["max_map_drop=1"], "--set max_map_drop: it chooses among the branches of a pruning sweep"),
+        (["pruning_threshold=1"], "--set pruning_threshold=1.0: outside TAO's accepted range 0 <= threshold < 1"),
         (["pruning_thresholds=0.1,0.2", "max_map_drop=-1"], "--set max_map_drop: -1.0 is below the minimum 0"),
         (["pruning_thresholds=0.1,0.2", "pruning_threshold=0.3"],
          "--set pruning_threshold and --set pruning_thresholds: a sweep prunes with each"),
@@ -266,3 +267,21 @@ def test_a_pipeline_without_the_steps_a_sweep_needs_is_refused(repo_copy: Path, 
     with pytest.raises(SettingError, match="facenet/pipeline_component.yml has no step evaluate_trained, which a "
                                            "pruning sweep needs"):
         build_job("facenet", ["pruning_thresholds=0.1,0.2"], root=repo_copy, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("variables", [{"BAD-NAME": "1"}, {"STEP_NOTE": "two\nlines"}])
+def test_a_node_variable_a_step_cannot_be_given_is_refused_by_name(repo_copy: Path, tmp_path: Path,
+                                                                    variables: dict[str, str]) -> None:
+    path = repo_copy / "pipelines" / "facenet" / "pipeline_component.yml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["jobs"]["export"]["environment_variables"] = variables
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    pipeline = Pipeline.load("facenet", repo_copy)
+    runner = LocalRunner(pipeline, resolve_settings(pipeline, []), tmp_path / "run", docker=Docker(repo_copy))
+    order = runner.pipeline.component.topological_order()
+    for step in order[:order.index("export")]:  # the steps export reads from, as a run plans them
+        runner.launch(runner.pipeline.component.jobs[step])
+    with pytest.raises(SettingError, match=re.escape(
+            f"step export: environment_variables.{next(iter(variables))}: a name of letters, digits and '_' "
+            "(not from a digit) with a value of one line is what a step can be given")):
+        runner.launch(runner.pipeline.component.jobs["export"])

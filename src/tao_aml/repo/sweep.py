@@ -79,6 +79,11 @@ class Sweep:
                 "BodyPose AP) below the unpruned model")
 
 
+def in_tao_range(threshold: float) -> bool:
+    """Whether TAO prunes with `threshold` as it means to: TAO_RANGE (steps/tao/pruning.py refuses the rest too)."""
+    return 0.0 <= threshold < 1.0
+
+
 def parse(text: str) -> tuple[list[tuple[str, float]], list[str]]:
     """Each item of a comma list that is a finite number (as written, as read), and what is wrong with the others."""
     numbers, problems = [], []
@@ -115,7 +120,7 @@ def thresholds_problems(text: str, component: Component) -> list[str]:
         if port.min is not None and number < port.min or port.max is not None and number > port.max:
             problems.append(f"{item} is outside the input {THRESHOLD_INPUT}'s range "
                             f"[{'-inf' if port.min is None else port.min}, {'inf' if port.max is None else port.max}]")
-        elif not 0.0 <= number < 1.0:
+        elif not in_tao_range(number):
             problems.append(f"{item} is outside TAO's accepted range {TAO_RANGE} ({TAO_RANGE_WHY})")
         if number in seen:
             problems.append(f"{seen[number]} and {item} are the same threshold ({number:g}): duplicates are "
@@ -141,7 +146,7 @@ def run_problems(run: dict[str, Any], inputs: dict[str, Any], resuming: bool = F
     sweep = of(run)
     if sweep is None:
         single = inputs.get(THRESHOLD_INPUT)
-        problems = [] if single is None or 0.0 <= float(single) < 1.0 else [
+        problems = [] if single is None or in_tao_range(float(single)) else [
             f"--set {THRESHOLD_INPUT}={single}: outside TAO's accepted range {TAO_RANGE} ({TAO_RANGE_WHY})"]
         if run.get(DROP_SETTING) is not None:
             problems.append(f"--set {DROP_SETTING}: it chooses among the branches of a pruning sweep; "
