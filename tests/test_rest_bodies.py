@@ -2,8 +2,8 @@
 
 tests/data/rest_bodies/<pipeline>-<run>.json.gz holds the body `tao-aml submit <pipeline> --dry-run` writes
 (`<output-dir>/<pipeline>/<pipeline>.rest.json`) with the checkout path as `<repo>`. A change that alters a body on
-purpose re-captures them: `TAO_AML_UPDATE_REST_BODIES=1 python -m pytest tests/test_rest_bodies.py`, and a reviewer reads the change
-in the decompressed files (`zcat`).
+purpose re-captures them: `TAO_AML_UPDATE_REST_BODIES=1 python -m pytest tests/test_rest_bodies.py`, and a
+reviewer reads the change in the decompressed files (`zcat`).
 
 The layout change (issue 21) was proven with this test at commit b6bfdc5: the bodies written by the tree before it
 (f62d43d), with the moved module names mapped, equalled the new ones. The pruning sweep (issue 22) changed them on
